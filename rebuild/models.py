@@ -1,0 +1,299 @@
+"""The frozen data passed from one stage of the pipeline to the next.
+
+Each stage takes one of these and returns another; none holds behaviour beyond small derived
+properties. Closed sets are Enums so that the renderers can match them exhaustively.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from packaging.utils import NormalizedName, canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from rebuild.errors import EXIT_DIVERGENT, EXIT_REPRODUCIBLE, UsageError
+
+_TARGET = re.compile(r"^\s*(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*(?P<version>[^\s=;]+)\s*$")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One release of one project, as the user named it: ``numpy==1.26.4``."""
+
+    name: str
+    version: str
+
+    @property
+    def project(self) -> NormalizedName:
+        return canonicalize_name(self.name)
+
+    @classmethod
+    def parse(cls, spec: str) -> Target:
+        match = _TARGET.match(spec)
+        if match is None:
+            raise UsageError(
+                f"{spec!r} is not NAME==VERSION",
+                hint="name one exact release, e.g. `numpy==1.26.4`",
+            )
+        version = match["version"]
+        try:
+            Version(version)
+        except InvalidVersion as e:
+            raise UsageError(f"{version!r} is not a valid version (PEP 440)") from e
+        return cls(name=match["name"], version=version)
+
+    def __str__(self) -> str:
+        return f"{self.name}=={self.version}"
+
+
+class DistKind(enum.Enum):
+    WHEEL = "wheel"
+    SDIST = "sdist"
+
+
+@dataclass(frozen=True)
+class DistFile:
+    """One file of a release as the index lists it (PEP 691 JSON)."""
+
+    filename: str
+    url: str
+    sha256: str
+    kind: DistKind
+    size: int | None = None
+    upload_time: datetime | None = None
+    yanked: bool = False
+    yanked_reason: str | None = None
+    requires_python: str | None = None
+    # PEP 658/714: the index serves the wheel's METADATA alone at `url + ".metadata"`.
+    metadata_sha256: str | None = None
+    # PEP 740: where the index serves this file's provenance, when it lists one.
+    provenance_url: str | None = None
+
+
+@dataclass(frozen=True)
+class WheelSelector:
+    """Which wheel of a release to verify; ``None`` means "like this interpreter"."""
+
+    python: str | None = None  # "3.11"
+    platform: str | None = None  # "manylinux_2_17_x86_64"
+
+
+@dataclass(frozen=True)
+class Release:
+    """What the index says of one release, and the files chosen for the rebuild."""
+
+    target: Target
+    index_url: str
+    selector: WheelSelector
+    files: tuple[DistFile, ...]
+    wheel: DistFile | None
+    sdist: DistFile | None
+    # (label, url) pairs from the chosen wheel's core metadata (Project-URL, Home-page).
+    project_urls: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A file on disk whose sha256 has been checked (in the cache, or given by the user)."""
+
+    path: Path
+    sha256: str
+    size: int
+    origin: str  # the URL it was downloaded from, or "local file"
+
+
+# --- comparison ----------------------------------------------------------------------------
+
+
+class Verdict(enum.Enum):
+    """Ordered strongest first (see DESIGN.md)."""
+
+    REPRODUCIBLE = "reproducible"
+    EQUIVALENT = "equivalent"
+    DIVERGENT = "divergent"
+    FAILED = "failed"
+
+    @property
+    def exit_code(self) -> int:
+        if self in (Verdict.REPRODUCIBLE, Verdict.EQUIVALENT):
+            return EXIT_REPRODUCIBLE
+        if self is Verdict.DIVERGENT:
+            return EXIT_DIVERGENT
+        # A failed verdict carries its failure's own exit code; see Failure.
+        return 10
+
+
+class Layer(enum.Enum):
+    """Where a difference lives, which decides what it does to the verdict."""
+
+    # The zip container only: never changes a member's bytes (equivalent at worst).
+    CONTAINER = "container"
+    # A member's bytes, or a member on one side only (divergent).
+    MEMBER = "member"
+    # A wheel disagrees with itself (its RECORD lies, unsafe or duplicate names).
+    INTEGRITY = "integrity"
+
+
+class DivergenceKind(enum.Enum):
+    # container layer
+    ENTRY_ORDER = "entry-order"
+    TIMESTAMP = "timestamp"
+    COMPRESSION = "compression"
+    PERMISSIONS = "permissions"
+    ATTRIBUTES = "attributes"  # create system/version, flags, internal attributes
+    ZIP_COMMENT = "zip-comment"
+    ENTRY_COMMENT = "entry-comment"
+    EXTRA_FIELD = "extra-field"
+    # member layer
+    ONLY_PUBLISHED = "only-published"
+    ONLY_REBUILT = "only-rebuilt"
+    CONTENT = "content"  # bytes differ; detail holds a diff or the analyser's findings
+    METADATA_FIELD = "metadata-field"  # one field of METADATA / WHEEL / entry points
+    RECORD_ENTRY = "record-entry"  # one row of RECORD differs
+    # integrity layer (a finding about one wheel on its own)
+    RECORD_MISMATCH = "record-mismatch"
+    DUPLICATE_NAME = "duplicate-name"
+    UNSAFE_NAME = "unsafe-name"
+    SYMLINK = "symlink"
+    HEADER_MISMATCH = "header-mismatch"  # local header and central directory disagree
+
+    @property
+    def layer(self) -> Layer:
+        return _LAYER_OF[self]
+
+
+_LAYER_OF: dict[DivergenceKind, Layer] = {
+    **{
+        k: Layer.CONTAINER
+        for k in (
+            DivergenceKind.ENTRY_ORDER,
+            DivergenceKind.TIMESTAMP,
+            DivergenceKind.COMPRESSION,
+            DivergenceKind.PERMISSIONS,
+            DivergenceKind.ATTRIBUTES,
+            DivergenceKind.ZIP_COMMENT,
+            DivergenceKind.ENTRY_COMMENT,
+            DivergenceKind.EXTRA_FIELD,
+        )
+    },
+    **{
+        k: Layer.MEMBER
+        for k in (
+            DivergenceKind.ONLY_PUBLISHED,
+            DivergenceKind.ONLY_REBUILT,
+            DivergenceKind.CONTENT,
+            DivergenceKind.METADATA_FIELD,
+            DivergenceKind.RECORD_ENTRY,
+        )
+    },
+    **{
+        k: Layer.INTEGRITY
+        for k in (
+            DivergenceKind.RECORD_MISMATCH,
+            DivergenceKind.DUPLICATE_NAME,
+            DivergenceKind.UNSAFE_NAME,
+            DivergenceKind.SYMLINK,
+            DivergenceKind.HEADER_MISMATCH,
+        )
+    },
+}
+
+
+class Side(enum.Enum):
+    PUBLISHED = "published"
+    REBUILT = "rebuilt"
+    BOTH = "both"
+
+
+@dataclass(frozen=True)
+class Divergence:
+    """One difference between the two wheels, or one finding about one of them.
+
+    ``explanation`` is ``None`` for an unexplained divergence: what a reviewer must look at.
+    """
+
+    kind: DivergenceKind
+    summary: str  # one line a person reads first
+    member: str | None = None  # None for whole-archive differences
+    side: Side = Side.BOTH
+    published: str | None = None  # the value on each side, short (a timestamp, a mode...)
+    rebuilt: str | None = None
+    detail: str = ""  # a capped unified diff, or an analyser's findings, as text
+    explanation: str | None = None
+    analyser: str | None = None  # which member analyser produced it, if any
+
+    @property
+    def layer(self) -> Layer:
+        return self.kind.layer
+
+    @property
+    def explained(self) -> bool:
+        return self.explanation is not None
+
+
+@dataclass(frozen=True)
+class WheelInfo:
+    """The identity of one wheel file in a comparison."""
+
+    filename: str
+    sha256: str
+    size: int
+    members: int
+
+
+@dataclass(frozen=True)
+class Comparison:
+    published: WheelInfo
+    rebuilt: WheelInfo
+    verdict: Verdict
+    # Sorted for the reviewer: unexplained first, then member, integrity, container layers.
+    divergences: tuple[Divergence, ...]
+    identical_members: int
+    # Members whose bytes differ and that no analyser could say more about (e.g. binaries
+    # awaiting a kind-specific analyser), by member kind.
+    unanalysed: tuple[str, ...] = ()
+
+    @property
+    def unexplained(self) -> tuple[Divergence, ...]:
+        return tuple(d for d in self.divergences if not d.explained)
+
+
+# --- planning and building (the container path) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why there is no rebuilt wheel: the verdict `failed`."""
+
+    stage: str  # resolve / fetch / archive / plan / build / container / internal
+    message: str
+    hint: str | None = None
+    exit_code: int = 10
+    log_path: Path | None = None
+    log_tail: str = ""
+
+
+@dataclass(frozen=True)
+class Report:
+    """Everything one verification produced; what every report format renders."""
+
+    tool_version: str
+    created: datetime
+    verdict: Verdict
+    target: Target | None = None
+    release: Release | None = None
+    comparison: Comparison | None = None
+    failure: Failure | None = None
+    # Filled by the container path: the effective plan and what the build did.
+    plan: dict[str, object] = field(default_factory=dict)
+    build: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def exit_code(self) -> int:
+        if self.failure is not None:
+            return self.failure.exit_code
+        return self.verdict.exit_code
