@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -80,6 +80,7 @@ class WheelSelector:
 
     python: str | None = None  # "3.11"
     platform: str | None = None  # "manylinux_2_17_x86_64"
+    filename: str | None = None  # exactly this wheel file of the release (a wheel the user holds)
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,7 @@ class DivergenceKind(enum.Enum):
     UNSAFE_NAME = "unsafe-name"
     SYMLINK = "symlink"
     HEADER_MISMATCH = "header-mismatch"  # local header and central directory disagree
+    UNLISTED_DATA = "unlisted-data"  # bytes of the file no entry lists (prepended, in gaps)
 
     @property
     def layer(self) -> Layer:
@@ -167,9 +169,8 @@ class DivergenceKind(enum.Enum):
 
 
 _LAYER_OF: dict[DivergenceKind, Layer] = {
-    **{
-        k: Layer.CONTAINER
-        for k in (
+    **dict.fromkeys(
+        (
             DivergenceKind.ENTRY_ORDER,
             DivergenceKind.TIMESTAMP,
             DivergenceKind.COMPRESSION,
@@ -178,28 +179,30 @@ _LAYER_OF: dict[DivergenceKind, Layer] = {
             DivergenceKind.ZIP_COMMENT,
             DivergenceKind.ENTRY_COMMENT,
             DivergenceKind.EXTRA_FIELD,
-        )
-    },
-    **{
-        k: Layer.MEMBER
-        for k in (
+        ),
+        Layer.CONTAINER,
+    ),
+    **dict.fromkeys(
+        (
             DivergenceKind.ONLY_PUBLISHED,
             DivergenceKind.ONLY_REBUILT,
             DivergenceKind.CONTENT,
             DivergenceKind.METADATA_FIELD,
             DivergenceKind.RECORD_ENTRY,
-        )
-    },
-    **{
-        k: Layer.INTEGRITY
-        for k in (
+        ),
+        Layer.MEMBER,
+    ),
+    **dict.fromkeys(
+        (
             DivergenceKind.RECORD_MISMATCH,
             DivergenceKind.DUPLICATE_NAME,
             DivergenceKind.UNSAFE_NAME,
             DivergenceKind.SYMLINK,
             DivergenceKind.HEADER_MISMATCH,
-        )
-    },
+            DivergenceKind.UNLISTED_DATA,
+        ),
+        Layer.INTEGRITY,
+    ),
 }
 
 
@@ -266,6 +269,57 @@ class Comparison:
 
 
 @dataclass(frozen=True)
+class Plan:
+    """How the published wheel will be rebuilt: the effective recipe, replayable by a reviewer.
+
+    ``origins`` says where each value came from (e.g. ``("backend_pin", "WHEEL Generator:
+    bdist_wheel (0.41.1)")``); ``notes`` what could not be replayed.
+    """
+
+    image: str
+    python: str  # the interpreter the build runs under, "3.11"
+    wheel_tags: tuple[str, ...]  # the published wheel's tags, e.g. ("py3-none-any",)
+    pure: bool
+    generator: str | None  # the WHEEL Generator: line, verbatim
+    backend: str | None  # "setuptools", "hatchling", "flit_core", ...
+    backend_pins: tuple[str, ...]  # exact pins the Generator line gives, e.g. ("wheel==0.41.1",)
+    exclude_newer: datetime | None  # build requirements resolved as the index stood then
+    source_date_epoch: int | None  # from uniform zip entry timestamps; None = file mtimes
+    umask: str | None  # replayed from the published permission bits, e.g. "022"
+    environment: tuple[tuple[str, str], ...] = ()
+    origins: tuple[tuple[str, str], ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """The build image actually used, as the report records it."""
+
+    name: str
+    tag: str
+    image_id: str  # sha256:... of the image in the engine
+    obtained: str  # "local", "pulled" or "bootstrapped"
+    python: str
+    manifest_sha256: str  # hash of the sorted package manifest
+    packages: int
+    drift: tuple[str, ...] = ()  # differences from the pinned manifest
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    """What the hermetic build did and produced."""
+
+    wheel: Path
+    image: ImageInfo
+    requirements: tuple[str, ...]  # every build requirement installed, name==version
+    command: tuple[str, ...]
+    environment: tuple[tuple[str, str], ...]
+    network: str  # "none": the container had no network
+    duration_s: float
+    log_path: Path
+
+
+@dataclass(frozen=True)
 class Failure:
     """Why there is no rebuilt wheel: the verdict `failed`."""
 
@@ -289,8 +343,10 @@ class Report:
     comparison: Comparison | None = None
     failure: Failure | None = None
     # Filled by the container path: the effective plan and what the build did.
-    plan: dict[str, object] = field(default_factory=dict)
-    build: dict[str, object] = field(default_factory=dict)
+    plan: Plan | None = None
+    build: BuildResult | None = None
+    # Findings outside the comparison (e.g. a local wheel whose hash the index does not know).
+    notes: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:

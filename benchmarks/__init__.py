@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print rebuild's figures beside the peer they name."""

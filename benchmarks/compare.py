@@ -1,0 +1,175 @@
+"""Benchmark: `rebuild compare` against diffoscope on a published wheel and a tampered copy.
+
+The pair is the published wheel (by default numpy 1.26.4, cp311, manylinux x86_64, 18 MB) and a
+copy of it with one line added to one `.py` member and RECORD rewritten to match — what a careful
+attacker would ship. Both tools must reach a verdict ("different"); the script prints wall time
+and peak memory (max RSS of the process tree's largest member) side by side, and the ratio.
+
+    .venv/bin/python benchmarks/compare.py                       # numpy 1.26.4
+    .venv/bin/python benchmarks/compare.py --wheel BIG.whl       # any wheel at hand
+    .venv/bin/python benchmarks/compare.py --synthetic-gib 1     # a generated wheel of 1 GiB
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from rebuild.fetch import Cache, default_cache_dir
+from rebuild.index import IndexClient, choose_index_url
+from rebuild.models import Target, WheelSelector
+
+DEFAULT_TARGET = "numpy==1.26.4"
+INJECTED = b"__import__('os').getenv('REBUILD_BENCHMARK')  # injected line\n"
+
+
+@dataclass(frozen=True)
+class Measurement:
+    tool: str
+    seconds: float
+    peak_mib: float
+    exit_code: int
+
+
+def measure(tool: str, argv: list[str]) -> Measurement:
+    """Run ``argv`` and report its wall time and peak RSS (from the kernel's rusage)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - start
+    return Measurement(
+        tool=tool,
+        seconds=seconds,
+        peak_mib=usage.ru_maxrss / 1024,
+        exit_code=os.waitstatus_to_exitcode(status),
+    )
+
+
+def record_digest(data: bytes) -> str:
+    return "sha256=" + base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+
+
+def tamper(published: Path, out: Path) -> str:
+    """Copy the wheel, add one line to its first `.py` member, rewrite RECORD to match."""
+    with zipfile.ZipFile(published) as src:
+        infos = src.infolist()
+        victim = next(i.filename for i in infos if i.filename.endswith(".py"))
+        record = next(i.filename for i in infos if i.filename.endswith(".dist-info/RECORD"))
+        with zipfile.ZipFile(out, "w") as dst:
+            new_member = b""
+            for info in infos:
+                if info.filename == record:
+                    continue
+                with src.open(info) as stream:
+                    data = stream.read()
+                if info.filename == victim:
+                    data = data + INJECTED
+                    new_member = data
+                dst.writestr(info, data, compress_type=info.compress_type)
+            rows = []
+            for line in src.read(record).decode().splitlines():
+                name = line.split(",", 1)[0]
+                if name == victim:
+                    line = f"{name},{record_digest(new_member)},{len(new_member)}"
+                rows.append(line)
+            record_info = src.getinfo(record)
+            dst.writestr(record_info, ("\n".join(rows) + "\n").encode())
+    return victim
+
+
+def synthetic(path: Path, gib: float) -> Path:
+    """A wheel of about ``gib`` GiB of incompressible data in 64 MiB members, and a .py file."""
+    chunk = 64 * 1024 * 1024
+    members = max(1, int(gib * 1024 * 1024 * 1024 // chunk))
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("big/__init__.py", b"VALUE = 1\n")
+        rows = []
+        for n in range(members):
+            data = os.urandom(chunk)
+            zf.writestr(f"big/blob{n:03}.bin", data)
+            rows.append(f"big/blob{n:03}.bin,{record_digest(data)},{len(data)}")
+        rows.insert(0, f"big/__init__.py,{record_digest(b'VALUE = 1')},10")
+        rows.append("big-1.0.dist-info/RECORD,,")
+        zf.writestr("big-1.0.dist-info/WHEEL", b"Wheel-Version: 1.0\nGenerator: bench\n")
+        zf.writestr("big-1.0.dist-info/RECORD", ("\n".join(rows) + "\n").encode())
+    return path
+
+
+def published_wheel(spec: str) -> Path:
+    release = IndexClient(choose_index_url(None)).resolve(
+        Target.parse(spec), WheelSelector(python="3.11", platform="manylinux_2_17_x86_64")
+    )
+    if release.wheel is None:
+        raise SystemExit(f"{spec} has no cp311 manylinux wheel")
+    return Cache(default_cache_dir()).fetch(release.wheel).path
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--target", default=DEFAULT_TARGET, help="NAME==VERSION on the index")
+    source.add_argument("--wheel", type=Path, help="a wheel file at hand")
+    source.add_argument("--synthetic-gib", type=float, help="generate a wheel of this size")
+    parser.add_argument("--no-diffoscope", action="store_true", help="time rebuild only")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="rebuild-bench-") as tmp:
+        work = Path(tmp)
+        if args.synthetic_gib:
+            published = synthetic(work / "big-1.0-py3-none-any.whl", args.synthetic_gib)
+        elif args.wheel:
+            published = args.wheel
+        else:
+            published = published_wheel(args.target)
+        tampered_dir = work / "tampered"
+        tampered_dir.mkdir()
+        tampered = tampered_dir / published.name
+        victim = tamper(published, tampered)
+        size_mib = published.stat().st_size / 2**20
+        print(f"wheel: {published.name} ({size_mib:,.1f} MiB); one line added to {victim}")
+
+        results = [
+            measure(
+                "rebuild compare",
+                [sys.executable, "-m", "rebuild", "compare", str(published), str(tampered)],
+            )
+        ]
+        diffoscope = shutil.which("diffoscope")
+        if not args.no_diffoscope and diffoscope:
+            results.append(
+                measure(
+                    "diffoscope", [diffoscope, "--text", os.devnull, str(published), str(tampered)]
+                )
+            )
+        elif not args.no_diffoscope:
+            print("diffoscope not found (apt-get install diffoscope-minimal): rebuild timed alone")
+
+    print(f"{'tool':<16} {'seconds':>9} {'peak MiB':>9} {'exit':>5}")
+    for r in results:
+        print(f"{r.tool:<16} {r.seconds:>9.2f} {r.peak_mib:>9.1f} {r.exit_code:>5}")
+    for r in results:
+        # Both tools exit 1 for "different": anything else means no verdict was reached.
+        if r.exit_code != 1:
+            print(f"{r.tool} did not reach the verdict 'different' (exit {r.exit_code})")
+            return 1
+    if len(results) == 2:
+        ours, theirs = results
+        print(
+            f"rebuild is {theirs.seconds / ours.seconds:.1f}x faster, "
+            f"uses {theirs.peak_mib / ours.peak_mib:.1f}x less peak memory"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,391 @@
+"""The hermetic build: the host prepares every input, the container only builds.
+
+The host extracts the sdist safely, resolves the build requirements as the index stood when the
+wheel was uploaded (``uv pip compile --exclude-newer``), downloads each one through the
+hash-checking cache, and lays them out read-only. The container then runs uv as the build
+frontend, offline, against exactly that set (``--build-constraint``), with no network, no
+capabilities and a time limit. Nothing the build does can reach the host beyond its output
+directory.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import time
+import tomllib
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import uv
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+
+from rebuild.archive import extract_sdist
+from rebuild.container import SandboxSpec, run_sandboxed
+from rebuild.errors import ArchiveError, BuildError, PlanError, ResolveError
+from rebuild.fetch import Cache, check_filename
+from rebuild.index import choose_wheel, selector_tags
+from rebuild.models import (
+    Artifact,
+    BuildResult,
+    DistFile,
+    DistKind,
+    ImageInfo,
+    Plan,
+    WheelSelector,
+)
+
+# pip's fallback for an sdist without [build-system] (PEP 518): what such a build really used.
+LEGACY_REQUIRES = ("setuptools>=40.8.0", "wheel")
+# The container's platform: Debian bookworm, glibc 2.36, x86_64.
+CONTAINER_PLATFORM = "manylinux_2_36_x86_64"
+UV_PLATFORM = "x86_64-unknown-linux-gnu"
+
+SOURCE_MOUNT = "/inputs/source"
+DEPS_MOUNT = "/deps"
+SCRIPT_MOUNT = "/inputs/build.sh"
+UV_MOUNT = "/opt/rebuild/uv"
+OUT_MOUNT = "/out"
+# Container paths on the sandbox's tmpfs (its root filesystem is read-only), not the host's /tmp.
+SCRATCH = "/tmp"  # noqa: S108
+BUILD_ROOT = "/tmp/src"  # noqa: S108
+
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BuildLimits:
+    timeout_s: float = 1800
+    memory: str = "4g"
+    pids: int = 1024
+
+
+@dataclass(frozen=True)
+class BuildInputs:
+    """Everything the container gets, on the host, ready to mount read-only."""
+
+    source: Path  # the extracted sdist's top directory
+    deps: Path  # one wheel per build requirement
+    constraints: Path  # name==version for each, passed to uv as build constraints
+    requirements: tuple[str, ...]
+    build_requires: tuple[str, ...]  # as the sdist declares them
+    backend: str
+
+
+def read_build_system(source: Path) -> tuple[tuple[str, ...], str]:
+    """The sdist's declared build requirements and backend (PEP 517/518, with pip's fallback)."""
+    pyproject = source / "pyproject.toml"
+    if not pyproject.is_file():
+        return LEGACY_REQUIRES, "setuptools.build_meta:__legacy__"
+    try:
+        data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ArchiveError(f"the sdist's pyproject.toml is not valid TOML: {e}") from e
+    system = data.get("build-system")
+    if not isinstance(system, dict) or "requires" not in system:
+        return LEGACY_REQUIRES, "setuptools.build_meta:__legacy__"
+    requires = system.get("requires")
+    if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
+        raise ArchiveError("the sdist's [build-system] requires is not a list of strings")
+    backend = system.get("build-backend", "setuptools.build_meta:__legacy__")
+    return tuple(requires), str(backend)
+
+
+def requirements_to_resolve(build_requires: tuple[str, ...], backend: str, plan: Plan) -> list[str]:
+    """The sdist's requirements, plus the exact backend pins the published wheel reveals."""
+    wanted = list(build_requires)
+    names = set()
+    for spec in build_requires:
+        try:
+            names.add(canonicalize_name(Requirement(spec).name))
+        except InvalidRequirement as e:
+            raise ArchiveError(f"the sdist declares an invalid build requirement {spec!r}") from e
+    if backend.startswith("setuptools") and "wheel" not in names:
+        # setuptools < 70.1 asks for `wheel` at build time (get_requires_for_build_wheel); the
+        # host must have it ready because the container cannot fetch it.
+        wanted.append("wheel")
+    wanted.extend(plan.backend_pins)
+    return wanted
+
+
+@dataclass(frozen=True)
+class PinnedRequirement:
+    """One build requirement as resolved: its exact version and the wheel the container gets."""
+
+    name: str
+    version: str
+    wheel: DistFile
+
+    @property
+    def pin(self) -> str:
+        return f"{self.name}=={self.version}"
+
+
+def resolve_requirements(
+    wanted: list[str], plan: Plan, *, index_url: str, workdir: Path
+) -> tuple[PinnedRequirement, ...]:
+    """Pin every build requirement, time-warped to the wheel's upload time, with uv.
+
+    uv writes the resolution as a PEP 751 lock, which names every wheel file of each pinned
+    version with its URL, size, upload time and sha256: the wheel for the container is chosen
+    from it by tag, with no further question to the index.
+    """
+    if not wanted:
+        return ()
+    source = workdir / "build-requirements.in"
+    source.write_text("\n".join(wanted) + "\n", encoding="utf-8")
+    lock = workdir / "pylock.build.toml"
+    argv = [
+        uv.find_uv_bin(),
+        "pip",
+        "compile",
+        "--quiet",
+        "--no-config",
+        "--no-header",
+        "--no-progress",
+        "--format",
+        "pylock.toml",
+        "--python-version",
+        plan.python,
+        "--python-platform",
+        UV_PLATFORM,
+        "--index-url",
+        index_url,
+        "--output-file",
+        str(lock),
+        str(source),
+    ]
+    if plan.exclude_newer is not None:
+        argv[3:3] = ["--exclude-newer", plan.exclude_newer.isoformat()]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UV_")}
+    completed = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
+    if completed.returncode != 0:
+        raise ResolveError(
+            "the build requirements cannot be resolved as of "
+            f"{plan.exclude_newer or 'today'}: {', '.join(wanted)}",
+            hint=completed.stderr.strip()[-2000:] or None,
+        )
+    return pins_from_lock(lock, plan)
+
+
+def pins_from_lock(lock: Path, plan: Plan) -> tuple[PinnedRequirement, ...]:
+    """Each locked package with the wheel the container's interpreter and platform install."""
+    try:
+        data = tomllib.loads(lock.read_text(encoding="utf-8"))
+        packages = data["packages"]
+    except (OSError, tomllib.TOMLDecodeError, KeyError) as e:
+        raise ResolveError(f"uv wrote no readable lock of the build requirements: {e}") from e
+    ranked = selector_tags(WheelSelector(python=plan.python, platform=CONTAINER_PLATFORM))
+    pins = []
+    for package in packages:
+        name, version = str(package["name"]), str(package["version"])
+        wheels = [_locked_wheel(entry) for entry in package.get("wheels", [])]
+        chosen = choose_wheel(wheels, ranked)
+        if chosen is None:
+            raise ResolveError(
+                f"build requirement {name}=={version} has no wheel for Python {plan.python} on "
+                f"{CONTAINER_PLATFORM}",
+                hint="the container builds offline and cannot build a requirement from its sdist",
+            )
+        pins.append(PinnedRequirement(name=name, version=version, wheel=chosen))
+    return tuple(pins)
+
+
+def _locked_wheel(entry: dict[str, object]) -> DistFile:
+    url = str(entry.get("url", ""))
+    hashes = entry.get("hashes")
+    sha256 = hashes.get("sha256") if isinstance(hashes, dict) else None
+    if not url or not isinstance(sha256, str):
+        raise ResolveError(
+            f"the lock of the build requirements lists a wheel without url/sha256: {entry}"
+        )
+    uploaded = entry.get("upload-time")
+    size = entry.get("size")
+    return DistFile(
+        filename=check_filename(unquote(urlsplit(url).path.rsplit("/", 1)[-1])),
+        url=url,
+        sha256=sha256,
+        kind=DistKind.WHEEL,
+        size=size if isinstance(size, int) else None,
+        upload_time=uploaded if isinstance(uploaded, datetime) else None,
+    )
+
+
+def fetch_requirements(pins: tuple[PinnedRequirement, ...], *, cache: Cache, deps: Path) -> None:
+    """Download (or find in the cache) each pinned wheel, hash-checked, into ``deps``."""
+    deps.mkdir(parents=True, exist_ok=True)
+    # Small files from one host: a few at a time hides the latency of each request.
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        artifacts = list(pool.map(lambda pin: cache.fetch(pin.wheel), pins))
+    for pin, artifact in zip(pins, artifacts, strict=True):
+        link_into(artifact, deps / pin.wheel.filename)
+
+
+def link_into(artifact: Artifact, dest: Path) -> None:
+    """Place a cached file in a build directory without copying it when the filesystem allows."""
+    try:
+        os.link(artifact.path, dest)
+    except OSError:
+        shutil.copyfile(artifact.path, dest)
+    # The build runs as an unprivileged user: it must be able to read every input.
+    dest.chmod(0o644)
+
+
+def make_readable(tree: Path) -> None:
+    """Let the build's unprivileged user read (not write) the extracted source tree."""
+    for path in (tree, *tree.rglob("*")):
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode
+        wanted = mode | (0o755 if path.is_dir() else 0o644 | (0o111 if mode & 0o100 else 0))
+        if wanted != mode:
+            path.chmod(wanted & 0o7777)
+
+
+def prepare_inputs(
+    plan: Plan,
+    sdist: Artifact,
+    *,
+    workdir: Path,
+    index_url: str,
+    cache: Cache,
+    log: Log,
+) -> BuildInputs:
+    """Extract the sdist and lay out every build requirement, on the host."""
+    log(f"extracting {sdist.path.name}")
+    source = extract_sdist(sdist.path, workdir / "source")
+    make_readable(workdir)
+    build_requires, backend = read_build_system(source)
+    wanted = requirements_to_resolve(build_requires, backend, plan)
+    log(f"resolving build requirements: {', '.join(wanted)}")
+    pins = resolve_requirements(wanted, plan, index_url=index_url, workdir=workdir)
+    log(f"downloading {len(pins)} build requirements")
+    deps = workdir / "deps"
+    fetch_requirements(pins, cache=cache, deps=deps)
+    constraints = workdir / "constraints.txt"
+    constraints.write_text("".join(f"{p.pin}\n" for p in pins), encoding="utf-8")
+    return BuildInputs(
+        source=source,
+        deps=deps,
+        constraints=constraints,
+        requirements=tuple(p.pin for p in pins),
+        build_requires=build_requires,
+        backend=backend,
+    )
+
+
+def build_script(plan: Plan, source_name: str) -> str:
+    """The shell script the container runs: copy the source somewhere writable, then build."""
+    src = f"{BUILD_ROOT}/{source_name}"
+    lines = [
+        "set -eu",
+        f"umask {plan.umask or '022'}",
+        f"mkdir -p {shlex.quote(src)}",
+        # Keep the sdist's mtimes: backends without SOURCE_DATE_EPOCH stamp the zip with them.
+        f"cp -R --preserve=mode,timestamps {SOURCE_MOUNT}/. {shlex.quote(src)}/",
+        f"cd {shlex.quote(src)}",
+        f"{UV_MOUNT} --version",
+        f"{UV_MOUNT} build --wheel --no-config --python /usr/bin/python{plan.python} "
+        f"--build-constraint /inputs/constraints.txt --out-dir {OUT_MOUNT} .",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def container_environment(plan: Plan) -> dict[str, str]:
+    return {
+        "UV_OFFLINE": "1",
+        "UV_NO_INDEX": "1",
+        "UV_FIND_LINKS": DEPS_MOUNT,
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_NO_PROGRESS": "1",
+        "UV_CACHE_DIR": f"{SCRATCH}/uv-cache",
+        "HOME": f"{SCRATCH}/home",
+        "TMPDIR": SCRATCH,
+        "LC_ALL": "C.UTF-8",
+        "TZ": "UTC",
+        **dict(plan.environment),
+    }
+
+
+def run_build(
+    plan: Plan,
+    inputs: BuildInputs,
+    image: ImageInfo,
+    *,
+    workdir: Path,
+    log_path: Path,
+    limits: BuildLimits,
+    on_log: Log | None = None,
+    keep_container: bool = False,
+) -> BuildResult:
+    """Run the build in the sandbox; return the wheel it made, or raise BuildError."""
+    out = workdir / "out"
+    out.mkdir(parents=True, exist_ok=True)
+    # The build runs as an unprivileged uid: only this directory is writable to it.
+    out.chmod(0o777)
+    script = workdir / "build.sh"
+    script.write_text(build_script(plan, inputs.source.name), encoding="utf-8")
+    env = container_environment(plan)
+    command = ("/bin/sh", SCRIPT_MOUNT)
+    spec = SandboxSpec(
+        image=image.tag,
+        command=command,
+        env=env,
+        workdir=SCRATCH,
+        read_only_mounts={
+            str(inputs.source): SOURCE_MOUNT,
+            str(inputs.deps): DEPS_MOUNT,
+            str(script): SCRIPT_MOUNT,
+            str(inputs.constraints): "/inputs/constraints.txt",
+            uv.find_uv_bin(): UV_MOUNT,
+        },
+        output_mount=(str(out), OUT_MOUNT),
+        memory=limits.memory,
+        pids_limit=limits.pids,
+        timeout_s=limits.timeout_s,
+    )
+    started = time.monotonic()
+    result = run_sandboxed(spec, on_log=on_log, keep=keep_container)
+    duration = time.monotonic() - started
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    log_path.write_text(result.log, encoding="utf-8")
+    if result.timed_out:
+        raise BuildError(
+            f"the build did not finish within {limits.timeout_s:.0f} s and was stopped",
+            hint="raise --timeout if the project is known to build slowly",
+            log=result.log,
+        )
+    if result.exit_code != 0:
+        raise BuildError(
+            f"the build exited with status {result.exit_code}",
+            hint="the container had no network: a build that downloads anything cannot be "
+            "rebuilt hermetically; see the log",
+            log=result.log,
+        )
+    wheels = sorted(out.glob("*.whl"))
+    if len(wheels) != 1:
+        raise BuildError(f"the build produced {len(wheels)} wheels, expected 1", log=result.log)
+    return BuildResult(
+        wheel=wheels[0],
+        image=image,
+        requirements=inputs.requirements,
+        command=command,
+        environment=tuple(sorted(env.items())),
+        network="none",
+        duration_s=round(duration, 3),
+        log_path=log_path,
+    )
+
+
+def check_image_python(plan: Plan, image: ImageInfo) -> None:
+    if image.python != plan.python:
+        raise PlanError(
+            f"image {image.name} has Python {image.python}, the plan needs {plan.python}"
+        )

@@ -1,0 +1,208 @@
+"""The compare stage: a published wheel against its rebuild, down to a verdict.
+
+Cheap first, deep second: the whole files are hashed; then each wheel is checked on its own (zip
+integrity, RECORD against the members); then the zip containers are compared, every member is
+hashed once, and only the members whose bytes differ reach an analyser. Explanations are applied
+last, from the rules in :mod:`rebuild.compare.rules`.
+
+The verdict errs one way only: a wheel is called reproducible or equivalent only when that is
+true. Any difference no compared field accounts for is still reported, unexplained.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from rebuild.compare.analysers import DEFAULT_ANALYSERS, MemberAnalyser
+from rebuild.compare.members import CHUNK, HashedWheel, compare_members, hash_members
+from rebuild.compare.record import MemberFacts, check_record, find_record, parse_record
+from rebuild.compare.rules import explain
+from rebuild.compare.ziplayer import WheelArchive, compare_containers, integrity_findings
+from rebuild.errors import ArchiveError
+from rebuild.models import (
+    Comparison,
+    Divergence,
+    DivergenceKind,
+    Layer,
+    Side,
+    Verdict,
+    WheelInfo,
+)
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+@dataclass(frozen=True)
+class CompareLimits:
+    """Bounds on what a comparison reads, so that a hostile wheel cannot exhaust the machine."""
+
+    max_members: int = 200_000
+    max_total_uncompressed: int = 16 * GiB
+    # A member above ``ratio_floor`` bytes that expands more than this is treated as a bomb.
+    # Deflate cannot exceed about 1032:1, and real wheels get close (zero-filled test data):
+    # the limit sits just above, so it stops only what honest deflate cannot produce.
+    max_member_ratio: int = 1100
+    ratio_floor: int = MiB
+    max_text_bytes: int = 4 * MiB  # per side, for a diff
+    max_diff_lines: int = 200
+    max_name_length: int = 1024
+    max_record_bytes: int = 64 * MiB
+
+
+@dataclass(frozen=True)
+class _Inspected:
+    hashed: HashedWheel
+    findings: list[Divergence]
+    info: WheelInfo
+
+
+def _file_digest(path: Path) -> tuple[str, int]:
+    sha = hashlib.sha256()
+    size = 0
+    try:
+        with path.open("rb") as stream:
+            while chunk := stream.read(CHUNK):
+                sha.update(chunk)
+                size += len(chunk)
+    except OSError as e:
+        raise ArchiveError(
+            f"{path.name}: cannot be read: {e.strerror or e}", hint="check the path"
+        ) from e
+    return sha.hexdigest(), size
+
+
+def _inspect(archive: WheelArchive, side: Side, limits: CompareLimits) -> _Inspected:
+    """Hash one wheel's members and collect the findings about it alone."""
+    sha256, size = _file_digest(archive.path)
+    findings = integrity_findings(archive, side, limits.max_name_length)
+    record_name, problems = find_record((e.name for e in archive.entries), archive.path.name)
+    findings.extend(
+        Divergence(kind=DivergenceKind.RECORD_MISMATCH, summary=problem, side=side)
+        for problem in problems
+    )
+    hashed = hash_members(archive, capture=record_name, capture_limit=limits.max_record_bytes)
+    if record_name is not None:
+        if hashed.captured is None:
+            findings.append(
+                Divergence(
+                    kind=DivergenceKind.RECORD_MISMATCH,
+                    summary=f"RECORD is over {limits.max_record_bytes:,} bytes; not checked",
+                    member=record_name,
+                    side=side,
+                )
+            )
+        else:
+            parsed = parse_record(hashed.captured, max_rows=limits.max_members + 1)
+            facts = [
+                MemberFacts(e.name, hashed.digests[e.key].sha256, hashed.digests[e.key].size)
+                for e in archive.entries
+            ]
+            findings.extend(check_record(record_name, parsed, facts, side))
+    info = WheelInfo(archive.path.name, sha256, size, len(archive.entries))
+    return _Inspected(hashed, findings, info)
+
+
+def _finding_key(d: Divergence) -> tuple[object, ...]:
+    return (d.kind, d.member, d.summary, d.detail)
+
+
+def _merge_findings(published: list[Divergence], rebuilt: list[Divergence]) -> list[Divergence]:
+    """One finding per side, or one for both when the two wheels have it identically."""
+    unmatched = Counter(_finding_key(d) for d in rebuilt)
+    merged: list[Divergence] = []
+    for finding in published:
+        key = _finding_key(finding)
+        if unmatched[key] > 0:
+            unmatched[key] -= 1
+            merged.append(replace(finding, side=Side.BOTH))
+        else:
+            merged.append(finding)
+    shared = Counter(_finding_key(d) for d in merged if d.side is Side.BOTH)
+    for finding in rebuilt:
+        key = _finding_key(finding)
+        if shared[key] > 0:
+            shared[key] -= 1
+        else:
+            merged.append(finding)
+    return merged
+
+
+def _verdict(divergences: Sequence[Divergence]) -> Verdict:
+    for d in divergences:
+        if d.layer is Layer.MEMBER or (d.layer is Layer.INTEGRITY and d.side is not Side.BOTH):
+            return Verdict.DIVERGENT
+    return Verdict.EQUIVALENT
+
+
+_LAYER_RANK = {Layer.MEMBER: 0, Layer.INTEGRITY: 1, Layer.CONTAINER: 2}
+
+
+def _review_order(d: Divergence) -> tuple[bool, int, str]:
+    return (d.explained, _LAYER_RANK[d.layer], d.member or "")
+
+
+def compare_wheels(
+    published: Path,
+    rebuilt: Path,
+    *,
+    limits: CompareLimits = CompareLimits(),
+    analysers: Sequence[MemberAnalyser] | None = None,
+) -> Comparison:
+    """Compare a published wheel with its rebuild; raises ArchiveError for a malformed wheel."""
+    chosen = DEFAULT_ANALYSERS if analysers is None else tuple(analysers)
+    with WheelArchive(published, limits) as pub_archive:
+        pub = _inspect(pub_archive, Side.PUBLISHED, limits)
+        reb_sha256, reb_size = _file_digest(rebuilt)
+        if reb_sha256 == pub.info.sha256:
+            # The same bytes: the findings about one are the findings about both.
+            return Comparison(
+                published=pub.info,
+                rebuilt=WheelInfo(rebuilt.name, reb_sha256, reb_size, pub.info.members),
+                verdict=Verdict.REPRODUCIBLE,
+                divergences=tuple(
+                    sorted((replace(f, side=Side.BOTH) for f in pub.findings), key=_review_order)
+                ),
+                identical_members=pub.info.members,
+            )
+        with WheelArchive(rebuilt, limits) as reb_archive:
+            reb = _inspect(reb_archive, Side.REBUILT, limits)
+            pub_digests, reb_digests = pub.hashed.digests, reb.hashed.digests
+            container = compare_containers(
+                pub_archive,
+                reb_archive,
+                lambda key: pub_digests.get(key) == reb_digests.get(key),
+            )
+            members = compare_members(pub.hashed, reb.hashed, chosen, limits)
+    divergences = [
+        *_merge_findings(pub.findings, reb.findings),
+        *container,
+        *members.divergences,
+    ]
+    if not any(d.layer is not Layer.INTEGRITY or d.side is not Side.BOTH for d in divergences):
+        # The files differ, yet no compared field does: say so rather than imply identity.
+        divergences.append(
+            Divergence(
+                kind=DivergenceKind.ATTRIBUTES,
+                summary="the files differ in bytes no compared field accounts for (data outside "
+                "the entries, central directory layout)",
+                published=f"{pub.info.size:,} bytes, sha256 {pub.info.sha256}",
+                rebuilt=f"{reb.info.size:,} bytes, sha256 {reb.info.sha256}",
+            )
+        )
+    divergences = explain(divergences)
+    return Comparison(
+        published=pub.info,
+        rebuilt=reb.info,
+        verdict=_verdict(divergences),
+        divergences=tuple(sorted(divergences, key=_review_order)),
+        identical_members=members.identical,
+        unanalysed=members.unanalysed,
+    )
+
+
+__all__ = ["CompareLimits", "compare_wheels"]

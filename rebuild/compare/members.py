@@ -1,0 +1,174 @@
+"""Members: hashing each wheel's members once, pairing them, and analysing the ones that differ.
+
+Every member is hashed as a stream (1 MiB at a time, never read whole); the hashes serve both the
+RECORD check and the comparison. Only members whose bytes differ are classified by kind and handed
+to the analyser for that kind; a kind no analyser handles falls back to sizes and hashes and is
+listed as unanalysed.
+"""
+
+from __future__ import annotations
+
+import codecs
+import functools
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from rebuild.compare.analysers import (
+    MemberAnalyser,
+    MemberBlob,
+    MemberKind,
+    MemberPair,
+    analyser_for,
+)
+from rebuild.compare.analysers.binary import FALLBACK
+from rebuild.compare.ziplayer import Entry, MemberKey, WheelArchive
+from rebuild.models import Divergence, DivergenceKind, Side
+
+if TYPE_CHECKING:
+    from rebuild.compare import CompareLimits
+
+CHUNK = 1024 * 1024
+_SNIFF = 8192  # bytes read to tell text from binary when a member is too large to read whole
+_ELF_MAGIC = b"\x7fELF"
+
+
+@dataclass(frozen=True)
+class MemberDigest:
+    sha256: bytes
+    size: int
+
+
+@dataclass(frozen=True)
+class HashedWheel:
+    """A wheel's archive with the hash of every member."""
+
+    archive: WheelArchive
+    digests: Mapping[MemberKey, MemberDigest]
+    # The bytes of the member named by ``hash_members(capture=...)``, kept while hashing it;
+    # None if absent or over its cap.
+    captured: bytes | None
+
+
+def hash_members(archive: WheelArchive, *, capture: str | None, capture_limit: int) -> HashedWheel:
+    """Hash every member in archive order, keeping the bytes of ``capture`` (e.g. RECORD)."""
+    digests: dict[MemberKey, MemberDigest] = {}
+    captured: bytes | None = None
+    for entry in archive.entries:
+        keep = entry.name == capture and entry.occurrence == 0
+        kept: list[bytes] = []
+        kept_size = 0
+        sha = hashlib.sha256()
+        size = 0
+        with archive.open_member(entry) as stream:
+            while chunk := stream.read(CHUNK):
+                sha.update(chunk)
+                size += len(chunk)
+                if keep:
+                    kept_size += len(chunk)
+                    if kept_size <= capture_limit:
+                        kept.append(chunk)
+        digests[entry.key] = MemberDigest(sha.digest(), size)
+        if keep and kept_size <= capture_limit:
+            captured = b"".join(kept)
+    return HashedWheel(archive, digests, captured)
+
+
+def _is_text(blob: MemberBlob, limit: int) -> bool:
+    data = blob.read_capped(limit)
+    whole = data is not None
+    if data is None:
+        data = blob.head(_SNIFF)
+    if b"\x00" in data:
+        return False
+    try:
+        # A sniffed head may end inside a character: only a whole member must end cleanly.
+        codecs.getincrementaldecoder("utf-8")().decode(data, final=whole)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def classify(name: str, published: MemberBlob, rebuilt: MemberBlob, text_limit: int) -> MemberKind:
+    """The kind of a member that differs, from its name and both sides' bytes."""
+    top, _, rest = name.partition("/")
+    if top.endswith(".dist-info") and rest == "RECORD":
+        return MemberKind.RECORD
+    if name.endswith((".py", ".pyi")):
+        return MemberKind.PYTHON
+    if _ELF_MAGIC in (published.head(len(_ELF_MAGIC)), rebuilt.head(len(_ELF_MAGIC))):
+        return MemberKind.ELF
+    if _is_text(published, text_limit) and _is_text(rebuilt, text_limit):
+        return MemberKind.DIST_INFO if top.endswith(".dist-info") and rest else MemberKind.TEXT
+    return MemberKind.BINARY
+
+
+@dataclass(frozen=True)
+class MemberComparison:
+    divergences: tuple[Divergence, ...]
+    identical: int  # members whose bytes match
+    unanalysed: tuple[str, ...]  # "lib/_x.so (elf)"
+
+
+def _blob(wheel: HashedWheel, entry: Entry) -> MemberBlob:
+    digest = wheel.digests[entry.key]
+    return MemberBlob(
+        digest.size, digest.sha256.hex(), functools.partial(wheel.archive.open_member, entry)
+    )
+
+
+def _one_side(wheel: HashedWheel, key: MemberKey, label: str, side: Side) -> Divergence:
+    digest = wheel.digests[key]
+    described = f"{digest.size:,} bytes, sha256 {digest.sha256.hex()}"
+    return Divergence(
+        kind=(
+            DivergenceKind.ONLY_PUBLISHED if side is Side.PUBLISHED else DivergenceKind.ONLY_REBUILT
+        ),
+        summary=f"only in the {side.value} wheel ({digest.size:,} bytes)",
+        member=label,
+        side=side,
+        published=described if side is Side.PUBLISHED else None,
+        rebuilt=described if side is Side.REBUILT else None,
+    )
+
+
+def compare_members(
+    pub: HashedWheel,
+    reb: HashedWheel,
+    analysers: Sequence[MemberAnalyser],
+    limits: CompareLimits,
+) -> MemberComparison:
+    """Member-layer divergences, in published order then the rebuilt wheel's extra members."""
+    found: list[Divergence] = []
+    unanalysed: list[str] = []
+    identical = 0
+    rebuilt_entries = {e.key: e for e in reb.archive.entries}
+    published_keys = {e.key for e in pub.archive.entries}
+    for entry in pub.archive.entries:
+        other = rebuilt_entries.get(entry.key)
+        if other is None:
+            found.append(_one_side(pub, entry.key, entry.label, Side.PUBLISHED))
+            continue
+        if pub.digests[entry.key] == reb.digests[entry.key]:
+            identical += 1
+            continue
+        published, rebuilt = _blob(pub, entry), _blob(reb, other)
+        kind = classify(entry.name, published, rebuilt, limits.max_text_bytes)
+        pair = MemberPair(
+            entry.label, kind, published, rebuilt, limits.max_text_bytes, limits.max_diff_lines
+        )
+        analyser = analyser_for(kind, analysers)
+        if analyser is None:
+            analyser = FALLBACK
+            unanalysed.append(f"{entry.label} ({kind.value})")
+        divergences = analyser.analyse(pair)
+        if not divergences:
+            # The bytes differ: an analyser that finds nothing must not make that disappear.
+            divergences = FALLBACK.analyse(pair)
+            unanalysed.append(f"{entry.label} ({kind.value})")
+        found.extend(divergences)
+    for entry in reb.archive.entries:
+        if entry.key not in published_keys:
+            found.append(_one_side(reb, entry.key, entry.label, Side.REBUILT))
+    return MemberComparison(tuple(found), identical, tuple(unanalysed))

@@ -1,0 +1,147 @@
+"""Explanations as data: which divergences are understood, and why.
+
+A rule matches divergences by kind and, optionally, a predicate; the first rule that matches gives
+the reason. Rules are applied once, after every divergence has been collected, because some depend
+on the whole picture (a RECORD row is explained by its member's own divergence). A divergence that
+no rule matches stays unexplained: that is what a reviewer must look at.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
+
+from rebuild.models import Divergence, DivergenceKind
+
+# Member-layer kinds that are a member's own divergence (not a consequence recorded elsewhere).
+_OWN = frozenset(
+    {
+        DivergenceKind.CONTENT,
+        DivergenceKind.METADATA_FIELD,
+        DivergenceKind.ONLY_PUBLISHED,
+        DivergenceKind.ONLY_REBUILT,
+    }
+)
+_OCTAL = re.compile(r"^0o[0-7]+$")
+# "bdist_wheel (0.36.2)", "hatchling 1.21.0", "maturin (1.4.0)"
+_GENERATOR = re.compile(r"^(?P<backend>[A-Za-z0-9._-]+)\s+\(?(?P<version>[^()\s]+)\)?$")
+_EXECUTABLE = 0o111
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What rules may know beyond the divergence at hand."""
+
+    changed_members: frozenset[str]  # members with a divergence of their own
+
+    @classmethod
+    def of(cls, divergences: Iterable[Divergence]) -> RuleContext:
+        return cls(
+            frozenset(d.member for d in divergences if d.kind in _OWN and d.member is not None)
+        )
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    kinds: frozenset[DivergenceKind]
+    reason: str  # may name the divergence's member as {member}
+    when: Callable[[Divergence, RuleContext], bool] | None = None
+
+    def matches(self, divergence: Divergence, context: RuleContext) -> bool:
+        return divergence.kind in self.kinds and (
+            self.when is None or self.when(divergence, context)
+        )
+
+
+def _mode(value: str | None) -> int | None:
+    if value == "none":
+        return 0
+    return int(value, 8) if value is not None and _OCTAL.match(value) else None
+
+
+def _same_executable_bit(d: Divergence, _: RuleContext) -> bool:
+    # Installers make a file executable when any x bit is set, so only that bit installs.
+    old, new = _mode(d.published), _mode(d.rebuilt)
+    return (
+        old is not None and new is not None and bool(old & _EXECUTABLE) == bool(new & _EXECUTABLE)
+    )
+
+
+def _backend_version_only(d: Divergence, _: RuleContext) -> bool:
+    if not (d.member or "").endswith(".dist-info/WHEEL") or not d.summary.startswith(
+        "WHEEL field Generator "
+    ):
+        return False
+    old = _GENERATOR.match(d.published or "")
+    new = _GENERATOR.match(d.rebuilt or "")
+    return old is not None and new is not None and old["backend"] == new["backend"]
+
+
+def _follows_member(d: Divergence, context: RuleContext) -> bool:
+    return d.member in context.changed_members
+
+
+def _about_entries(d: Divergence, _: RuleContext) -> bool:
+    # Without a member it is the catch-all for bytes no compared field accounts for.
+    return d.member is not None
+
+
+_CONTAINER_ONLY = "zip container only: the installed files are the same"
+
+RULES: tuple[Rule, ...] = (
+    Rule(
+        "container-permissions",
+        frozenset({DivergenceKind.PERMISSIONS}),
+        _CONTAINER_ONLY + " (the executable bit agrees)",
+        _same_executable_bit,
+    ),
+    Rule(
+        "container-attributes",
+        frozenset({DivergenceKind.ATTRIBUTES}),
+        _CONTAINER_ONLY,
+        _about_entries,
+    ),
+    Rule(
+        "container",
+        frozenset(
+            {
+                DivergenceKind.ENTRY_ORDER,
+                DivergenceKind.TIMESTAMP,
+                DivergenceKind.COMPRESSION,
+                DivergenceKind.ZIP_COMMENT,
+                DivergenceKind.ENTRY_COMMENT,
+                DivergenceKind.EXTRA_FIELD,
+            }
+        ),
+        _CONTAINER_ONLY,
+    ),
+    Rule(
+        "record-follows-member",
+        frozenset({DivergenceKind.RECORD_ENTRY}),
+        "follows from {member}'s own divergence",
+        _follows_member,
+    ),
+    Rule(
+        "generator-version",
+        frozenset({DivergenceKind.METADATA_FIELD}),
+        "build backend version differs (toolchain)",
+        _backend_version_only,
+    ),
+)
+
+
+def explain(divergences: Sequence[Divergence], rules: Sequence[Rule] = RULES) -> list[Divergence]:
+    """The divergences, each with the first matching rule's reason (if it had none)."""
+    context = RuleContext.of(divergences)
+    explained: list[Divergence] = []
+    for divergence in divergences:
+        if divergence.explanation is None:
+            rule = next((r for r in rules if r.matches(divergence, context)), None)
+            if rule is not None:
+                divergence = replace(
+                    divergence, explanation=rule.reason.format(member=divergence.member)
+                )
+        explained.append(divergence)
+    return explained

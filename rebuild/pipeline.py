@@ -1,0 +1,240 @@
+"""The stages in order, and nothing else: each public function here is one thing a user asks.
+
+No user I/O happens here: progress goes out through the callback the caller supplies, and every
+function returns a value (a Release, a Report) for the caller to render.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rebuild import __version__
+from rebuild.build import BuildLimits, check_image_python, prepare_inputs, run_build
+from rebuild.compare import compare_wheels
+from rebuild.errors import BuildError, RebuildError, ResolveError
+from rebuild.fetch import Cache, default_cache_dir, local_artifact
+from rebuild.images import ensure_image, load_spec, spec_names
+from rebuild.index import IndexClient, choose_index_url
+from rebuild.models import (
+    Artifact,
+    Failure,
+    Plan,
+    Release,
+    Report,
+    Target,
+    Verdict,
+    WheelSelector,
+)
+from rebuild.plan import plan_build
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+def resolve(
+    target: Target,
+    selector: WheelSelector,
+    *,
+    index_url: str | None = None,
+    progress: Progress = _quiet,
+) -> Release:
+    """What the index says of ``target``, and the wheel and sdist a rebuild would use."""
+    url = choose_index_url(index_url)
+    progress(f"resolving {target} on {url}")
+    return IndexClient(url).resolve(target, selector)
+
+
+def compare(published: Path, rebuilt: Path, *, progress: Progress = _quiet) -> Report:
+    """Compare two wheel files on disk and return the report (no build, no index)."""
+    # Hash-check and existence-check both inputs before the engine opens them.
+    local_artifact(published)
+    local_artifact(rebuilt)
+    progress(f"comparing {published.name} with {rebuilt.name}")
+    comparison = compare_wheels(published, rebuilt)
+    return Report(
+        tool_version=__version__,
+        created=datetime.now(UTC),
+        verdict=comparison.verdict,
+        comparison=comparison,
+    )
+
+
+@dataclass(frozen=True)
+class CheckOptions:
+    """How to run one check; the defaults are what `rebuild check` uses."""
+
+    index_url: str | None = None
+    wheel: Path | None = None  # a wheel file the user holds, checked instead of the index's
+    cache_dir: Path | None = None
+    keep_workdir: bool = False
+    keep_container: bool = False
+    limits: BuildLimits = field(default_factory=BuildLimits)
+
+
+def _failed(
+    error: RebuildError,
+    *,
+    target: Target,
+    release: Release | None,
+    plan: Plan | None,
+    log_path: Path | None = None,
+    notes: tuple[str, ...] = (),
+) -> Report:
+    tail = ""
+    if isinstance(error, BuildError) and error.log:
+        tail = "\n".join(error.log.rstrip().splitlines()[-30:])
+    return Report(
+        tool_version=__version__,
+        created=datetime.now(UTC),
+        verdict=Verdict.FAILED,
+        target=target,
+        release=release,
+        plan=plan,
+        notes=notes,
+        failure=Failure(
+            stage=error.stage,
+            message=error.message,
+            hint=error.hint,
+            exit_code=error.exit_code,
+            log_path=log_path,
+            log_tail=tail,
+        ),
+    )
+
+
+def _published_wheel(
+    release: Release, options: CheckOptions, cache: Cache, notes: list[str]
+) -> tuple[Artifact, datetime | None]:
+    """The wheel to verify and its upload time: the index's, or the user's own file."""
+    if options.wheel is None:
+        if release.wheel is None:  # resolve raises first; kept for the type checker
+            raise ResolveError(f"{release.target} has no wheel to check")
+        return cache.fetch(release.wheel), release.wheel.upload_time
+    artifact = local_artifact(options.wheel)
+    same_name = next((f for f in release.files if f.filename == options.wheel.name), None)
+    if same_name is None:
+        notes.append(
+            f"the wheel given ({options.wheel.name}) is not a file of this release on the "
+            "index: its upload time is unknown, the sdist's is used"
+        )
+        return artifact, release.sdist.upload_time if release.sdist else None
+    if same_name.sha256 != artifact.sha256:
+        notes.append(
+            f"the wheel given is NOT the index's {same_name.filename}: sha256 {artifact.sha256} "
+            f"here, {same_name.sha256} on the index"
+        )
+    return artifact, same_name.upload_time
+
+
+def check(
+    target: Target,
+    selector: WheelSelector,
+    options: CheckOptions = CheckOptions(),
+    *,
+    progress: Progress = _quiet,
+    on_log: Progress | None = None,
+) -> Report:
+    """Rebuild ``target``'s wheel from its sdist in a hermetic container and compare.
+
+    Never raises a RebuildError: a failure at any stage becomes a report with the verdict
+    ``failed``, the stage and the reason, so that it can be written and reviewed like any other.
+    """
+    cache_root = options.cache_dir or default_cache_dir()
+    cache = Cache(cache_root)
+    release: Release | None = None
+    plan: Plan | None = None
+    notes: list[str] = []
+    results = results_dir(cache_root, target)
+    log_path = results / "build.log"
+    try:
+        progress("resolving")
+        index = IndexClient(choose_index_url(options.index_url))
+        if options.wheel is not None:
+            selector = WheelSelector(filename=options.wheel.name)
+        release = index.resolve(target, selector)
+        if release.sdist is None:
+            raise ResolveError(
+                f"{target} has no sdist on {release.index_url}: there is no source to rebuild",
+                hint="a rebuild from the tagged commit needs `--source git` (not yet available)",
+            )
+        progress("downloading")
+        published, upload_time = _published_wheel(release, options, cache, notes)
+        sdist = cache.fetch(release.sdist)
+        progress("planning")
+        images = {s.name: s.python for s in (load_spec(n) for n in spec_names())}
+        plan = plan_build(published.path, upload_time=upload_time, images=images)
+        with _workdir(cache_root, target, keep=options.keep_workdir) as workdir:
+            progress("preparing the build environment")
+            inputs = prepare_inputs(
+                plan, sdist, workdir=workdir, index_url=index.index_url, cache=cache, log=progress
+            )
+            image = ensure_image(plan.image, progress=progress).info()
+            check_image_python(plan, image)
+            progress(f"building in {image.tag} (no network)")
+            build = run_build(
+                plan,
+                inputs,
+                image,
+                workdir=workdir,
+                log_path=log_path,
+                limits=options.limits,
+                on_log=on_log,
+                keep_container=options.keep_container,
+            )
+            # Keep the rebuilt wheel beside the log: the work directory may be removed.
+            rebuilt = results / build.wheel.name
+            shutil.copyfile(build.wheel, rebuilt)
+            build = replace(build, wheel=rebuilt)
+        progress("comparing")
+        comparison = compare_wheels(published.path, rebuilt)
+    except RebuildError as e:
+        return _failed(
+            e,
+            target=target,
+            release=release,
+            plan=plan,
+            log_path=log_path if log_path.exists() else None,
+            notes=tuple(notes),
+        )
+    return Report(
+        tool_version=__version__,
+        created=datetime.now(UTC),
+        verdict=comparison.verdict,
+        target=target,
+        release=release,
+        comparison=comparison,
+        plan=plan,
+        build=build,
+        notes=tuple(notes),
+    )
+
+
+def results_dir(cache_root: Path, target: Target) -> Path:
+    """Where one check keeps what outlives it: the build log and the rebuilt wheel."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    path = cache_root / "results" / f"{target.project}-{target.version}-{stamp}-{os.getpid()}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@contextmanager
+def _workdir(cache_root: Path, target: Target, *, keep: bool) -> Iterator[Path]:
+    """A fresh work directory for one build, removed afterwards unless asked to keep it."""
+    base = cache_root / "work"
+    base.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=f"{target.project}-{target.version}-", dir=base))
+    try:
+        yield path
+    finally:
+        if not keep:
+            shutil.rmtree(path, ignore_errors=True)

@@ -1,0 +1,228 @@
+"""Plan a rebuild from the published wheel: the effective recipe, and where each value came from.
+
+The publisher's habits are evidence. The wheel's tags say which interpreter and platform to build
+for; the ``WHEEL`` file's ``Generator:`` line names the build backend and often its exact
+version; uniform zip entry timestamps reveal ``SOURCE_DATE_EPOCH``; permission bits reveal the
+builder's umask; the upload time bounds every build requirement (nothing newer can have been
+used). What cannot be replayed is said in ``Plan.notes``.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+import stat
+import zipfile
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from email.parser import HeaderParser
+from pathlib import Path
+
+from packaging.tags import Tag
+from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+
+from rebuild.errors import ArchiveError, PlanError
+from rebuild.models import Plan
+
+# WHEEL files are a few hundred bytes; a bigger one is hostile or broken.
+MAX_WHEEL_FILE = 64 * 1024
+
+
+@dataclass(frozen=True)
+class BackendRule:
+    """How one backend signs the WHEEL ``Generator:`` line, and which distribution to pin."""
+
+    pattern: re.Pattern[str]
+    backend: str
+    pin: str | None  # the distribution whose version the line gives
+
+
+# Data, not code: one row per backend seen in real releases. The version group, when present,
+# becomes an exact pin of ``pin``.
+BACKEND_RULES: tuple[BackendRule, ...] = (
+    # setuptools < 70.1 delegated to the `wheel` project: the version is wheel's, not setuptools'.
+    BackendRule(re.compile(r"^bdist_wheel \((?P<version>[^)]+)\)$"), "setuptools", "wheel"),
+    BackendRule(re.compile(r"^setuptools \((?P<version>[^)]+)\)$"), "setuptools", "setuptools"),
+    BackendRule(re.compile(r"^hatchling (?P<version>\S+)$"), "hatchling", "hatchling"),
+    BackendRule(re.compile(r"^flit (?P<version>\S+)$"), "flit_core", "flit_core"),
+    BackendRule(re.compile(r"^poetry-core (?P<version>\S+)$"), "poetry-core", "poetry-core"),
+    BackendRule(re.compile(r"^poetry (?P<version>\S+)$"), "poetry-core", None),
+    BackendRule(re.compile(r"^pdm-backend \((?P<version>[^)]+)\)$"), "pdm-backend", "pdm-backend"),
+    BackendRule(re.compile(r"^uv (?P<version>\S+)$"), "uv_build", "uv_build"),
+    BackendRule(re.compile(r"^maturin \((?P<version>[^)]+)\)$"), "maturin", "maturin"),
+    BackendRule(
+        re.compile(r"^scikit-build-core (?P<version>\S+)$"),
+        "scikit-build-core",
+        "scikit-build-core",
+    ),
+    BackendRule(re.compile(r"^meson$"), "meson-python", None),
+)
+
+
+@dataclass(frozen=True)
+class WheelEvidence:
+    """What the published wheel says about how it was built."""
+
+    tags: frozenset[Tag]
+    generator: str | None
+    root_is_purelib: bool | None
+    timestamps: Counter[tuple[int, int, int, int, int, int]]
+    file_modes: Counter[int]
+
+
+def read_evidence(wheel: Path) -> WheelEvidence:
+    """Read the tags, the WHEEL file and the zip entries' timestamps and modes."""
+    try:
+        _, _, _, tags = parse_wheel_filename(wheel.name)
+    except InvalidWheelFilename as e:
+        raise ArchiveError(f"{wheel.name} is not a valid wheel filename: {e}") from e
+    try:
+        with zipfile.ZipFile(wheel) as zf:
+            infos = zf.infolist()
+            wheel_info = [
+                i
+                for i in infos
+                if i.filename.count("/") == 1 and i.filename.endswith(".dist-info/WHEEL")
+            ]
+            if len(wheel_info) != 1:
+                raise ArchiveError(
+                    f"{wheel.name} has {len(wheel_info)} .dist-info/WHEEL files, not 1"
+                )
+            if wheel_info[0].file_size > MAX_WHEEL_FILE:
+                raise ArchiveError(f"{wheel.name}: its WHEEL file is implausibly large")
+            text = zf.read(wheel_info[0]).decode("utf-8", errors="replace")
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ArchiveError(f"{wheel.name} cannot be read as a zip: {e}") from e
+    headers = HeaderParser().parsestr(text)
+    purelib = headers.get("Root-Is-Purelib")
+    files = [i for i in infos if not i.is_dir()]
+    return WheelEvidence(
+        tags=tags,
+        generator=(headers.get("Generator") or "").strip() or None,
+        root_is_purelib=None if purelib is None else purelib.strip().lower() == "true",
+        timestamps=Counter(i.date_time for i in files),
+        file_modes=Counter(stat.S_IMODE(i.external_attr >> 16) for i in files),
+    )
+
+
+def backend_from_generator(generator: str | None) -> tuple[str | None, tuple[str, ...]]:
+    """The backend a Generator line names and the exact pins it implies."""
+    if generator is None:
+        return None, ()
+    for rule in BACKEND_RULES:
+        match = rule.pattern.match(generator)
+        if match is None:
+            continue
+        version = match.groupdict().get("version")
+        pins = (f"{rule.pin}=={version}",) if rule.pin and version else ()
+        return rule.backend, pins
+    return None, ()
+
+
+def source_date_epoch(timestamps: Counter[tuple[int, int, int, int, int, int]]) -> int | None:
+    """SOURCE_DATE_EPOCH when every entry carries the same timestamp, else None (file mtimes).
+
+    Backends that honour SOURCE_DATE_EPOCH write it through ``time.gmtime``, so the zip's
+    local-time fields are read back as UTC.
+    """
+    if len(timestamps) != 1:
+        return None
+    (only,) = timestamps
+    return calendar.timegm((*only, 0, 0, 0))
+
+
+def umask_from_modes(modes: Counter[int]) -> str | None:
+    """The builder's umask, from the permission bits of the published members (0664 -> 002)."""
+    if not modes or set(modes) == {0}:
+        return None  # no permission bits recorded (e.g. a zip written without them)
+    common = max(modes, key=lambda m: (modes[m], m))
+    # Regular files are created 0666 minus the umask (executables 0777 minus it).
+    base = 0o777 if common & 0o111 else 0o666
+    return f"{(base & ~common) & 0o777:03o}"
+
+
+def python_for(tags: frozenset[Tag], images: Mapping[str, str]) -> tuple[str, str]:
+    """Pick (image, python) able to build a wheel with these tags; PlanError if none can."""
+    platforms = {t.platform for t in tags}
+    if not platforms & {"any"} and not any(
+        p.startswith(("manylinux", "linux")) and p.endswith("x86_64") for p in platforms
+    ):
+        raise PlanError(
+            f"no build image can produce a wheel for {', '.join(sorted(platforms))}",
+            hint=f"images available: {', '.join(f'{n} (Python {v})' for n, v in images.items())}; "
+            "these build Linux x86_64 and pure-Python wheels",
+        )
+    wanted: set[str] = set()
+    for tag in tags:
+        if tag.interpreter.startswith("cp") and tag.abi != "abi3":
+            wanted.add(f"{tag.interpreter[2]}.{tag.interpreter[3:]}")
+    by_python = sorted(images.items(), key=lambda item: item[0])
+    if not wanted:
+        # Pure or abi3 wheels build under any CPython 3 image: take the first by name.
+        for name, python in by_python:
+            if python.startswith("3."):
+                return name, python
+    for name, python in by_python:
+        if python in wanted:
+            return name, python
+    raise PlanError(
+        f"no build image provides Python {', '.join(sorted(wanted))}",
+        hint=f"images available: {', '.join(f'{n} (Python {v})' for n, v in by_python)}",
+    )
+
+
+def plan_build(
+    wheel: Path,
+    *,
+    upload_time: datetime | None,
+    images: Mapping[str, str],
+) -> Plan:
+    """The effective recipe for rebuilding ``wheel``; ``images`` maps image name -> Python."""
+    evidence = read_evidence(wheel)
+    image, python = python_for(evidence.tags, images)
+    backend, pins = backend_from_generator(evidence.generator)
+    sde = source_date_epoch(evidence.timestamps)
+    umask = umask_from_modes(evidence.file_modes)
+    pure = all(t.platform == "any" for t in evidence.tags)
+    origins = [
+        ("image", f"wheel tags {', '.join(sorted(str(t) for t in evidence.tags))}"),
+        ("backend", f"WHEEL Generator: {evidence.generator}" if evidence.generator else "unknown"),
+    ]
+    notes: list[str] = []
+    if evidence.generator is None:
+        notes.append("the WHEEL file names no Generator: the backend version is time-warped only")
+    elif backend is None:
+        notes.append(f"unknown Generator {evidence.generator!r}: backend version not pinned")
+    if pins:
+        origins.append(("backend_pins", f"version in WHEEL Generator: {evidence.generator}"))
+    if upload_time is not None:
+        origins.append(("exclude_newer", "the published wheel's upload time on the index"))
+    else:
+        notes.append("no upload time known: build requirements resolved as of today")
+    if sde is not None:
+        origins.append(("source_date_epoch", "every zip entry carries the same timestamp"))
+    else:
+        notes.append(
+            f"zip entries carry {len(evidence.timestamps)} distinct timestamps: the publisher "
+            "used file mtimes, replayed from the sdist's"
+        )
+    if umask is not None:
+        origins.append(("umask", "the most common permission bits of the published members"))
+    environment = [("SOURCE_DATE_EPOCH", str(sde))] if sde is not None else []
+    return Plan(
+        image=image,
+        python=python,
+        wheel_tags=tuple(sorted(str(t) for t in evidence.tags)),
+        pure=pure,
+        generator=evidence.generator,
+        backend=backend,
+        backend_pins=pins,
+        exclude_newer=upload_time,
+        source_date_epoch=sde,
+        umask=umask,
+        environment=tuple(environment),
+        origins=tuple(origins),
+        notes=tuple(notes),
+    )

@@ -1,0 +1,59 @@
+"""The JSON report: a versioned document other programs (CI gates, the results store) read.
+
+The document mirrors the frozen dataclasses of :mod:`rebuild.models`; ``schema_version`` changes
+whenever a field is renamed or removed, not when one is added.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from rebuild.models import Report
+from rebuild.report import write_atomically
+
+SCHEMA_VERSION = 1
+
+
+def _plain(value: Any) -> Any:
+    """Turn dataclasses, enums, paths and datetimes into JSON values, recursively."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_plain(v) for v in value]
+        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
+    return value
+
+
+def to_document(report: Report) -> dict[str, Any]:
+    """The report as a JSON-ready mapping, with its schema version and summary counts first."""
+    body = _plain(report)
+    comparison = report.comparison
+    summary: dict[str, Any] = {
+        "verdict": report.verdict.value,
+        "exit_code": report.exit_code,
+        "unexplained": len(comparison.unexplained) if comparison else None,
+        "divergences": len(comparison.divergences) if comparison else None,
+    }
+    return {"schema_version": SCHEMA_VERSION, "summary": summary, **body}
+
+
+def render(report: Report) -> str:
+    # ensure_ascii keeps hostile member names (terminal escapes, bidi controls) escaped as \uXXXX.
+    return json.dumps(to_document(report), indent=2, ensure_ascii=True) + "\n"
+
+
+def write(report: Report, path: Path) -> None:
+    write_atomically(path, render(report))

@@ -1,0 +1,213 @@
+"""The terminal report: one screen a reviewer reads top-down.
+
+It leads with the verdict, then what must be looked at (unexplained divergences, with their
+diffs), then what is explained, then the zip-container differences. Every string that came out
+of a package (member names, metadata values, diffs) is untrusted: it is escaped for rich markup
+and stripped of control characters before it reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Iterable
+
+from rich.console import Console, Group, RenderableType
+from rich.markup import escape
+from rich.rule import Rule
+from rich.text import Text
+
+from rebuild.models import (
+    Comparison,
+    Divergence,
+    Layer,
+    Release,
+    Report,
+    Verdict,
+)
+
+VERDICT_STYLE: dict[Verdict, str] = {
+    Verdict.REPRODUCIBLE: "bold green",
+    Verdict.EQUIVALENT: "bold green",
+    Verdict.DIVERGENT: "bold red",
+    Verdict.FAILED: "bold magenta",
+}
+
+VERDICT_MEANING: dict[Verdict, str] = {
+    Verdict.REPRODUCIBLE: "the rebuilt wheel is byte-for-byte the published one",
+    Verdict.EQUIVALENT: "every member's bytes match; only the zip container differs",
+    Verdict.DIVERGENT: "at least one member differs or exists on one side only",
+    Verdict.FAILED: "no rebuilt wheel to compare",
+}
+
+DIFF_LINES_SHOWN = 40
+CONTAINER_ROWS_SHOWN = 12
+
+
+def safe(text: str) -> str:
+    """Make an untrusted string harmless on a terminal: no control characters, no markup."""
+    out = []
+    for ch in text:
+        if ch in "\n\t":
+            out.append(ch)
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
+            # Escapes, bidi overrides and the like would let a package forge report lines.
+            out.append(f"\\u{ord(ch):04x}" if ord(ch) > 0xFF else f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return escape("".join(out))
+
+
+def short_hash(sha256: str) -> str:
+    return f"{sha256[:12]}…"
+
+
+def _divergence_line(d: Divergence) -> Text:
+    mark = "✓" if d.explained else "✗"
+    style = "green" if d.explained else "bold red"
+    line = Text.from_markup(f"[{style}]{mark}[/] [cyan]{d.kind.value}[/] ")
+    if d.member and d.layer is not Layer.CONTAINER:
+        line.append_text(Text.from_markup(f"[bold]{safe(d.member)}[/]  "))
+    line.append_text(Text.from_markup(safe(d.summary)))
+    if d.layer is not Layer.CONTAINER and (d.published is not None or d.rebuilt is not None):
+        line.append_text(
+            Text.from_markup(
+                f"\n    published: {safe(str(d.published))}\n    rebuilt:   {safe(str(d.rebuilt))}"
+            )
+        )
+    if d.explanation:
+        line.append_text(Text.from_markup(f"\n    [dim]why: {safe(d.explanation)}[/]"))
+    return line
+
+
+def _diff(detail: str) -> RenderableType:
+    lines = detail.splitlines()
+    shown = lines[:DIFF_LINES_SHOWN]
+    text = Text()
+    for raw in shown:
+        style = "green" if raw.startswith("+") else "red" if raw.startswith("-") else "dim"
+        text.append_text(Text.from_markup(f"    [{style}]{safe(raw)}[/]\n"))
+    if len(lines) > DIFF_LINES_SHOWN:
+        text.append(f"    … {len(lines) - DIFF_LINES_SHOWN} more lines in the JSON report\n")
+    return text
+
+
+def _section(title: str, items: Iterable[Divergence], *, diffs: bool, limit: int) -> list[Text]:
+    items = list(items)
+    if not items:
+        return []
+    out: list[RenderableType] = [Text.from_markup(f"\n[bold underline]{title}[/] ({len(items)})")]
+    for d in items[:limit]:
+        out.append(_divergence_line(d))
+        if diffs and d.detail:
+            out.append(_diff(d.detail))
+    if len(items) > limit:
+        out.append(Text(f"  … and {len(items) - limit} more in the JSON report"))
+    return out  # type: ignore[return-value]
+
+
+def comparison_renderables(comparison: Comparison) -> list[RenderableType]:
+    identity = Text()
+    for side, info in (("published", comparison.published), ("rebuilt", comparison.rebuilt)):
+        identity.append_text(
+            Text.from_markup(
+                f"{side:<10} [bold]{safe(info.filename)}[/]\n"
+                f"  {info.size:,} bytes · {info.members} members\n"
+                f"  sha256 {info.sha256}\n"
+            )
+        )
+    by_layer = {layer: [d for d in comparison.divergences if d.layer is layer] for layer in Layer}
+    unexplained = [d for d in comparison.divergences if not d.explained]
+    explained_members = [
+        d for d in comparison.divergences if d.explained and d.layer is not Layer.CONTAINER
+    ]
+    counts = Text.from_markup(
+        f"{comparison.identical_members} members identical · "
+        f"{len(by_layer[Layer.MEMBER])} member divergences · "
+        f"{len(by_layer[Layer.INTEGRITY])} integrity findings · "
+        f"{len(by_layer[Layer.CONTAINER])} container differences · "
+        + (
+            f"[bold red]{len(unexplained)} unexplained[/]"
+            if unexplained
+            else "[green]0 unexplained[/]"
+        )
+    )
+    parts: list[RenderableType] = [identity, counts]
+    parts += _section("Unexplained: review these", unexplained, diffs=True, limit=30)
+    parts += _section("Explained", explained_members, diffs=False, limit=20)
+    container = [d for d in by_layer[Layer.CONTAINER] if d.explained]
+    parts += _section("Zip container only", container, diffs=False, limit=CONTAINER_ROWS_SHOWN)
+    if comparison.unanalysed:
+        names = ", ".join(safe(n) for n in comparison.unanalysed[:10])
+        more = len(comparison.unanalysed) - 10
+        parts.append(
+            Text.from_markup(
+                f"\n[yellow]Not analysed in depth[/] (no analyser for their kind yet): {names}"
+                + (f" … and {more} more" if more > 0 else "")
+            )
+        )
+    return parts
+
+
+def release_renderables(release: Release) -> list[RenderableType]:
+    # Lines, not a table: filenames and hashes must be shown whole, whatever the width.
+    parts: list[RenderableType] = [
+        Text.from_markup(f"[bold]{safe(str(release.target))}[/] on {safe(release.index_url)}")
+    ]
+    for role, dist in (("wheel", release.wheel), ("sdist", release.sdist)):
+        if dist is None:
+            parts.append(Text.from_markup(f"{role}  [yellow]none on the index[/]"))
+            continue
+        uploaded = dist.upload_time.isoformat(timespec="seconds") if dist.upload_time else "?"
+        size = f"{dist.size:,} bytes" if dist.size is not None else "size unknown"
+        yanked = (
+            f"[bold red]YANKED[/]: {safe(dist.yanked_reason or 'no reason given')}"
+            if dist.yanked
+            else "not yanked"
+        )
+        parts.append(
+            Text.from_markup(
+                f"{role}  [bold]{safe(dist.filename)}[/]\n"
+                f"       sha256 {dist.sha256}\n"
+                f"       {size} · uploaded {uploaded} · {yanked}"
+            )
+        )
+    others = [f for f in release.files if f not in (release.wheel, release.sdist)]
+    if others:
+        parts.append(Text(f"{len(others)} other files in this release (other tags)", style="dim"))
+    if release.project_urls:
+        parts.append(Text("source URLs", style="bold"))
+        for label, url in release.project_urls:
+            parts.append(Text.from_markup(f"  {safe(label)}: {safe(url)}"))
+    else:
+        parts.append(Text("no source URLs in the project's metadata", style="yellow"))
+    return parts
+
+
+def report_renderable(report: Report) -> RenderableType:
+    verdict = report.verdict
+    title = safe(str(report.target)) if report.target else "compare"
+    header = Text.from_markup(
+        f"[{VERDICT_STYLE[verdict]}]{verdict.value.upper()}[/] — {VERDICT_MEANING[verdict]}"
+    )
+    parts: list[RenderableType] = [header]
+    if report.failure is not None:
+        f = report.failure
+        parts.append(Text.from_markup(f"[bold]{safe(f.stage)} failed:[/] {safe(f.message)}"))
+        if f.hint:
+            parts.append(Text.from_markup(f"[dim]hint: {safe(f.hint)}[/]"))
+        if f.log_tail:
+            parts.append(Text.from_markup(f"[dim]{safe(f.log_tail)}[/]"))
+        if f.log_path:
+            parts.append(Text.from_markup(f"full log: {safe(str(f.log_path))}"))
+    if report.comparison is not None:
+        parts += comparison_renderables(report.comparison)
+    return Group(Rule(f"rebuild · {title}", align="left"), *parts)
+
+
+def print_report(report: Report, console: Console) -> None:
+    console.print(report_renderable(report))
+
+
+def print_release(release: Release, console: Console) -> None:
+    for part in release_renderables(release):
+        console.print(part)

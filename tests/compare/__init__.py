@@ -1,0 +1,1 @@
+"""Tests of the compare stage (rebuild.compare)."""

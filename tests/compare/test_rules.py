@@ -1,0 +1,91 @@
+"""Explanations as data: which divergences the rules explain, and which they must not."""
+
+from __future__ import annotations
+
+import pytest
+
+from rebuild.compare.rules import RULES, Rule, explain
+from rebuild.models import Divergence, DivergenceKind
+
+
+def explained(divergence: Divergence, *others: Divergence) -> str | None:
+    return explain([divergence, *others])[0].explanation
+
+
+def test_rule_ids_are_unique() -> None:
+    assert len({r.id for r in RULES}) == len(RULES)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("0o644", "0o664", True),
+        ("none", "0o644", True),
+        ("0o755", "0o775", True),
+        ("0o644", "0o755", False),  # installers set the executable bit from the mode
+        ("regular file", "symlink", False),
+    ],
+)
+def test_permissions_explained_only_when_the_executable_bit_agrees(
+    old: str, new: str, expected: bool
+) -> None:
+    d = Divergence(DivergenceKind.PERMISSIONS, "mode", "a.py", published=old, rebuilt=new)
+    assert (explained(d) is not None) is expected
+
+
+def test_container_kinds_are_explained() -> None:
+    for kind in (DivergenceKind.TIMESTAMP, DivergenceKind.ENTRY_ORDER, DivergenceKind.ZIP_COMMENT):
+        assert explained(Divergence(kind, "x", "a.py")) == (
+            "zip container only: the installed files are the same"
+        )
+
+
+def test_the_catch_all_is_not_explained() -> None:
+    assert explained(Divergence(DivergenceKind.ATTRIBUTES, "bytes differ")) is None
+
+
+def test_record_row_follows_only_a_member_that_differs() -> None:
+    row = Divergence(DivergenceKind.RECORD_ENTRY, "RECORD row differs in hash", "a.py")
+    content = Divergence(DivergenceKind.CONTENT, "content differs", "a.py")
+    assert explained(row, content) == "follows from a.py's own divergence"
+    assert explained(row) is None
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("bdist_wheel (0.36.2)", "bdist_wheel (0.43.0)", True),
+        ("hatchling 1.18.0", "hatchling 1.21.0", True),
+        ("bdist_wheel (0.43.0)", "setuptools (69.0.0)", False),
+        ("bdist_wheel (0.43.0)", "bdist_wheel (0.43.0) evil", False),
+    ],
+)
+def test_generator_backend_version(old: str, new: str, expected: bool) -> None:
+    d = Divergence(
+        DivergenceKind.METADATA_FIELD,
+        "WHEEL field Generator differs",
+        "demo-1.0.dist-info/WHEEL",
+        published=old,
+        rebuilt=new,
+    )
+    assert (explained(d) is not None) is expected
+
+
+def test_other_metadata_fields_stay_unexplained() -> None:
+    d = Divergence(
+        DivergenceKind.METADATA_FIELD,
+        "WHEEL field Tag differs",
+        "demo-1.0.dist-info/WHEEL",
+        published="py3-none-any",
+        rebuilt="py2-none-any",
+    )
+    assert explained(d) is None
+
+
+def test_an_existing_explanation_is_kept_and_custom_rules_apply() -> None:
+    d = Divergence(DivergenceKind.CONTENT, "x", "a.py", explanation="known")
+    assert explain([d])[0].explanation == "known"
+    rule = Rule("build-path", frozenset({DivergenceKind.CONTENT}), "build path in {member}")
+    assert explain([Divergence(DivergenceKind.CONTENT, "x", "b.so")], [rule])[0].explanation == (
+        "build path in b.so"
+    )

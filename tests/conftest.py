@@ -1,0 +1,55 @@
+"""Fixtures shared across the suite: a local package index and the container hygiene check."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from helpers_index import LocalServer, file_entry, json_reply, local_server, project_page
+
+ServeRelease = Callable[..., str]
+
+
+@pytest.fixture
+def local_index() -> Iterator[tuple[LocalServer, ServeRelease]]:
+    """A PEP 691 index on 127.0.0.1 and a function that publishes files of one release on it.
+
+    ``serve(name, *paths)`` lists the files under the project ``name`` and returns the index URL.
+    """
+    with local_server() as server:
+
+        def serve(name: str, *paths: Path, upload_time: str = "2024-02-05T23:48:01Z") -> str:
+            files = [
+                file_entry(server, p.name, p.read_bytes(), **{"upload-time": upload_time})
+                for p in paths
+            ]
+            server.route(f"/simple/{name}/", json_reply(project_page(name, files, ["1.0"])))
+            return server.url("/simple/")
+
+        yield server, serve
+
+
+def leftover_containers() -> list[str]:
+    listed = subprocess.run(
+        ["docker", "ps", "-a", "-q", "--filter", "label=org.rebuild"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return listed.stdout.split()
+
+
+@pytest.fixture(autouse=True)
+def _no_container_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test that touches the engine must leave no container of ours behind."""
+    yield
+    if request.node.get_closest_marker("docker") is not None:
+        assert leftover_containers() == [], "a container was left behind"
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One download cache for the whole run: real releases are fetched once."""
+    return tmp_path_factory.mktemp("cache")

@@ -1,0 +1,144 @@
+"""The command line as a user runs it: a real process, its output and its exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from compare.wheels import make_wheel
+
+from rebuild.errors import EXIT_CODES
+
+
+def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rebuild", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        # The machine's trust store settings (REQUESTS_CA_BUNDLE...) must carry over.
+        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
+        check=False,
+        timeout=300,
+    )
+
+
+def test_help_documents_every_exit_code() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())
+    for code, meaning in EXIT_CODES.items():
+        assert f"{code} {' '.join(meaning.split())}" in text
+
+
+def test_compare_identical_wheels_is_reproducible(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "a" / "demo-1.0-py3-none-any.whl")
+    copy = tmp_path / "b" / wheel.name
+    copy.parent.mkdir()
+    copy.write_bytes(wheel.read_bytes())
+    result = run("compare", wheel, copy)
+    assert result.returncode == 0, result.stderr
+    assert "REPRODUCIBLE" in result.stdout
+
+
+def test_compare_container_only_difference_is_equivalent_and_listed(tmp_path: Path) -> None:
+    published = make_wheel(tmp_path / "a" / "demo-1.0-py3-none-any.whl", mode=0o664)
+    rebuilt = make_wheel(tmp_path / "b" / "demo-1.0-py3-none-any.whl", mode=0o644)
+    report = tmp_path / "out" / "report.json"
+    result = run("compare", published, rebuilt, "--json", report)
+    assert result.returncode == 0, result.stderr
+    assert "EQUIVALENT" in result.stdout
+    assert "permissions" in result.stdout
+    document = json.loads(report.read_text())
+    assert document["schema_version"] == 1
+    assert document["summary"] == {
+        "verdict": "equivalent",
+        "exit_code": 0,
+        "unexplained": 0,
+        "divergences": len(document["comparison"]["divergences"]),
+    }
+    kinds = {d["kind"] for d in document["comparison"]["divergences"]}
+    assert kinds == {"permissions"}
+
+
+def test_compare_injected_code_is_divergent_unexplained_first(tmp_path: Path) -> None:
+    published = make_wheel(tmp_path / "a" / "demo-1.0-py3-none-any.whl")
+    injected = b"def answer():\n    __import__('os').system('id')\n    return 42\n"
+    rebuilt = make_wheel(
+        tmp_path / "b" / "demo-1.0-py3-none-any.whl", changes={"demo/core.py": injected}
+    )
+    report = tmp_path / "report.json"
+    result = run("compare", published, rebuilt, "--json", report)
+    assert result.returncode == 1
+    assert "DIVERGENT" in result.stdout
+    unexplained = result.stdout.index("Unexplained")
+    assert result.stdout.index("demo/core.py", unexplained) > unexplained
+    assert "+    __import__('os').system('id')" in result.stdout
+    first = json.loads(report.read_text())["comparison"]["divergences"][0]
+    assert (first["member"], first["kind"], first["explanation"]) == (
+        "demo/core.py",
+        "content",
+        None,
+    )
+
+
+def test_hostile_member_names_are_escaped_in_every_format(tmp_path: Path) -> None:
+    evil = "demo/\x1b[2J\x1b]0;owned\x07<script>x</script>.py"
+    published = make_wheel(tmp_path / "a" / "demo-1.0-py3-none-any.whl")
+    rebuilt = make_wheel(tmp_path / "b" / "demo-1.0-py3-none-any.whl", changes={evil: b"x = 1\n"})
+    report = tmp_path / "report.json"
+    result = run("compare", published, rebuilt, "--json", report)
+    assert result.returncode == 1
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "\\x1b[2J" in result.stdout
+    raw = report.read_text()
+    assert "\x1b" not in raw and "\\u001b" in raw
+
+
+@pytest.mark.parametrize(
+    ("content", "code", "words"),
+    [(b"not a zip", 5, "archive"), (None, 2, "usage")],
+)
+def test_bad_input_gets_a_clear_error_and_its_exit_code(
+    tmp_path: Path, content: bytes | None, code: int, words: str
+) -> None:
+    good = make_wheel(tmp_path / "a" / "demo-1.0-py3-none-any.whl")
+    bad = tmp_path / "b" / "demo-1.0-py3-none-any.whl"
+    if content is not None:
+        bad.parent.mkdir()
+        bad.write_bytes(content)
+    result = run("compare", good, bad)
+    assert result.returncode == code
+    assert f"error ({words})" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_malformed_target_is_a_usage_error() -> None:
+    result = run("resolve", "numpy>=1.0")
+    assert result.returncode == 2
+    assert "NAME==VERSION" in result.stderr
+
+
+@pytest.mark.network
+def test_resolve_numpy_shows_wheel_sdist_and_sources() -> None:
+    result = run(
+        "resolve", "numpy==1.26.4", "--python", "3.11", "--platform", "manylinux_2_17_x86_64"
+    )
+    assert result.returncode == 0, result.stderr
+    assert (
+        "numpy-1.26.4-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl" in result.stdout
+    )
+    assert "666dbfb6ec68962c033a450943ded891bed2d54e6755e35e5835d63f4f6931d5" in result.stdout
+    assert "numpy-1.26.4.tar.gz" in result.stdout
+    assert "https://github.com/numpy/numpy" in result.stdout
+
+
+@pytest.mark.network
+def test_resolve_a_missing_version_names_what_exists() -> None:
+    result = run("resolve", "attrs==0.0.1")
+    assert result.returncode == 3
+    assert "23.2.0" in result.stderr or "nearest" in result.stderr

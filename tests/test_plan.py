@@ -1,0 +1,119 @@
+"""Planning a rebuild from the evidence in a published wheel."""
+
+from __future__ import annotations
+
+import calendar
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from compare.wheels import BASE, DIST_INFO, make_wheel
+from packaging.tags import parse_tag
+
+from rebuild.errors import ArchiveError, PlanError
+from rebuild.plan import (
+    backend_from_generator,
+    plan_build,
+    python_for,
+    source_date_epoch,
+    umask_from_modes,
+)
+
+IMAGES = {"bookworm-py311": "3.11"}
+
+
+@pytest.mark.parametrize(
+    ("generator", "backend", "pins"),
+    [
+        ("bdist_wheel (0.41.1)", "setuptools", ("wheel==0.41.1",)),
+        ("setuptools (75.1.0)", "setuptools", ("setuptools==75.1.0",)),
+        ("hatchling 1.21.0", "hatchling", ("hatchling==1.21.0",)),
+        ("flit 3.9.0", "flit_core", ("flit_core==3.9.0",)),
+        ("poetry-core 1.8.1", "poetry-core", ("poetry-core==1.8.1",)),
+        ("pdm-backend (2.1.8)", "pdm-backend", ("pdm-backend==2.1.8",)),
+        ("maturin (1.4.0)", "maturin", ("maturin==1.4.0",)),
+        ("scikit-build-core 0.8.2", "scikit-build-core", ("scikit-build-core==0.8.2",)),
+        ("uv 0.7.3", "uv_build", ("uv_build==0.7.3",)),
+        ("meson", "meson-python", ()),
+        ("something else 1.0", None, ()),
+        (None, None, ()),
+    ],
+)
+def test_backend_and_pins_come_from_the_generator_line(
+    generator: str | None, backend: str | None, pins: tuple[str, ...]
+) -> None:
+    assert backend_from_generator(generator) == (backend, pins)
+
+
+def test_uniform_timestamps_reveal_source_date_epoch() -> None:
+    stamp = (2023, 12, 31, 6, 20, 2)
+    assert source_date_epoch(Counter({stamp: 35})) == calendar.timegm((*stamp, 0, 0, 0))
+    assert source_date_epoch(Counter({stamp: 3, (2023, 12, 31, 6, 20, 4): 1})) is None
+
+
+@pytest.mark.parametrize(
+    ("modes", "umask"),
+    [({0o644: 10}, "022"), ({0o664: 10, 0o775: 1}, "002"), ({0o755: 3}, "022"), ({0: 4}, None)],
+)
+def test_umask_is_read_from_permission_bits(modes: dict[int, int], umask: str | None) -> None:
+    assert umask_from_modes(Counter(modes)) == umask
+
+
+def test_pure_and_matching_cpython_wheels_get_an_image() -> None:
+    assert python_for(parse_tag("py3-none-any"), IMAGES) == ("bookworm-py311", "3.11")
+    tags = parse_tag("cp311-cp311-manylinux_2_17_x86_64")
+    assert python_for(tags, IMAGES) == ("bookworm-py311", "3.11")
+    assert python_for(parse_tag("cp38-abi3-manylinux_2_17_x86_64"), IMAGES)[1] == "3.11"
+
+
+def test_an_interpreter_no_image_has_is_a_plan_error_naming_the_images() -> None:
+    with pytest.raises(PlanError, match=r"Python 3\.12") as info:
+        python_for(parse_tag("cp312-cp312-manylinux_2_17_x86_64"), IMAGES)
+    assert "bookworm-py311 (Python 3.11)" in (info.value.hint or "")
+
+
+def test_a_platform_no_image_builds_is_a_plan_error() -> None:
+    with pytest.raises(PlanError, match="macosx"):
+        python_for(parse_tag("cp311-cp311-macosx_11_0_arm64"), IMAGES)
+
+
+def test_plan_replays_the_publishers_habits(tmp_path: Path) -> None:
+    wheel = make_wheel(
+        tmp_path / "demo-1.0-py3-none-any.whl", timestamp=(2023, 12, 31, 6, 20, 2), mode=0o664
+    )
+    uploaded = datetime(2023, 12, 31, 6, 30, 30, tzinfo=UTC)
+    plan = plan_build(wheel, upload_time=uploaded, images=IMAGES)
+    assert plan.image == "bookworm-py311"
+    assert plan.pure
+    assert plan.generator == "bdist_wheel (0.43.0)"
+    assert plan.backend == "setuptools"
+    assert plan.backend_pins == ("wheel==0.43.0",)
+    assert plan.exclude_newer == uploaded
+    assert plan.source_date_epoch == calendar.timegm((2023, 12, 31, 6, 20, 2, 0, 0, 0))
+    assert ("SOURCE_DATE_EPOCH", str(plan.source_date_epoch)) in plan.environment
+    assert plan.umask == "002"
+    assert dict(plan.origins)["backend"] == "WHEEL Generator: bdist_wheel (0.43.0)"
+
+
+def test_varied_timestamps_mean_no_source_date_epoch_and_a_note(tmp_path: Path) -> None:
+    stamps = {name: (2024, 1, 1, 0, 0, 2 * i) for i, name in enumerate(BASE)}
+    wheel = make_wheel(tmp_path / "demo-1.0-py3-none-any.whl", timestamp=stamps)
+    plan = plan_build(wheel, upload_time=None, images=IMAGES)
+    assert plan.source_date_epoch is None
+    assert plan.environment == ()
+    assert any("mtimes" in note for note in plan.notes)
+    assert any("as of today" in note for note in plan.notes)
+
+
+def test_a_wheel_without_a_wheel_file_is_an_archive_error(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "demo-1.0-py3-none-any.whl", changes={f"{DIST_INFO}/WHEEL": None})
+    with pytest.raises(ArchiveError, match="WHEEL"):
+        plan_build(wheel, upload_time=None, images=IMAGES)
+
+
+def test_a_file_that_is_not_a_zip_is_an_archive_error(tmp_path: Path) -> None:
+    wheel = tmp_path / "demo-1.0-py3-none-any.whl"
+    wheel.write_bytes(b"not a zip at all")
+    with pytest.raises(ArchiveError):
+        plan_build(wheel, upload_time=None, images=IMAGES)
