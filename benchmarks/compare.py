@@ -42,16 +42,26 @@ class Measurement:
 
 
 def measure(tool: str, argv: list[str]) -> Measurement:
-    """Run ``argv`` and report its wall time and peak RSS (from the kernel's rusage)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
+    """Run ``argv`` under GNU time: wall time and peak RSS (the largest process of the tree).
+
+    GNU time rather than this process's own wait4: a child forked from this (large) Python
+    process would be charged with its parent's memory until it executes the tool.
+    """
+    gnu_time = shutil.which("time") or "/usr/bin/time"
+    if not Path(gnu_time).exists():
+        raise SystemExit("GNU time is needed for memory figures: apt-get install time")
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        start = time.perf_counter()
+        done = subprocess.run(
+            [gnu_time, "-f", "%M", "-o", rss.name, *argv],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            check=False,
+        )
+        seconds = time.perf_counter() - start
+        peak_kib = int(rss.read().split()[-1])
     return Measurement(
-        tool=tool,
-        seconds=seconds,
-        peak_mib=usage.ru_maxrss / 1024,
-        exit_code=os.waitstatus_to_exitcode(status),
+        tool=tool, seconds=seconds, peak_mib=peak_kib / 1024, exit_code=done.returncode
     )
 
 

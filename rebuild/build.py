@@ -34,6 +34,7 @@ from rebuild.fetch import Cache, check_filename
 from rebuild.index import choose_wheel, selector_tags
 from rebuild.models import (
     Artifact,
+    BuildLimits,
     BuildResult,
     DistFile,
     DistKind,
@@ -58,13 +59,6 @@ SCRATCH = "/tmp"  # noqa: S108
 BUILD_ROOT = "/tmp/src"  # noqa: S108
 
 Log = Callable[[str], None]
-
-
-@dataclass(frozen=True)
-class BuildLimits:
-    timeout_s: float = 1800
-    memory: str = "4g"
-    pids: int = 1024
 
 
 @dataclass(frozen=True)

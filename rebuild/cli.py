@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
-from rebuild import __version__, images, pipeline
-from rebuild.build import BuildLimits
+from rebuild import __version__, pipeline
 from rebuild.errors import EXIT_CODES, RebuildError, UsageError
-from rebuild.models import Target, WheelSelector
+from rebuild.models import BuildLimits, Target, WheelSelector
 from rebuild.report import json as json_report
 from rebuild.report.terminal import print_release, print_report, safe
+
+if TYPE_CHECKING:
+    from rebuild.images import ImageRef
 
 EXIT_INTERRUPTED = 130
 
@@ -223,6 +225,8 @@ app.add_typer(image_app, name="image")
 @image_app.command("list")
 def image_list() -> None:
     """List the image definitions and whether the engine has each image."""
+    from rebuild import images  # the docker SDK loads only for the commands that use it
+
     for status in images.list_images():
         state = f"present {status.image_id}" if status.present else "[yellow]missing[/]"
         out.print(f"{safe(status.name)}  Python {safe(status.python)}  {safe(status.tag)}  {state}")
@@ -232,7 +236,7 @@ def _say(message: str) -> None:
     err.print(f"[dim]· {safe(message)}[/]")
 
 
-def _print_image(ref: images.ImageRef) -> None:
+def _print_image(ref: ImageRef) -> None:
     out.print(
         f"{safe(ref.name)}: {safe(ref.tag)} {ref.image_id} ({ref.how.value}), "
         f"{len(ref.manifest)} packages"
@@ -249,6 +253,8 @@ def image_ensure(
     all_images: Annotated[bool, typer.Option("--all", help="Every image defined.")] = False,
 ) -> None:
     """Make sure an image exists: use the local one, else pull by digest, else bootstrap."""
+    from rebuild import images
+
     wanted = images.spec_names() if all_images else list(names or [])
     if not wanted:
         raise UsageError("name an image, or pass --all", hint="`rebuild image list` names them")
@@ -261,6 +267,8 @@ def image_build(
     name: Annotated[str, typer.Argument(help="Image name (see `image list`).")],
 ) -> None:
     """Bootstrap the image from Debian's packages, even if it exists (no registry needed)."""
+    from rebuild import images
+
     _print_image(images.bootstrap_image(name, progress=_say))
 
 

@@ -292,6 +292,15 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class BuildLimits:
+    """What one build may use before it is stopped."""
+
+    timeout_s: float = 1800
+    memory: str = "4g"
+    pids: int = 1024
+
+
+@dataclass(frozen=True)
 class ImageInfo:
     """The build image actually used, as the report records it."""
 

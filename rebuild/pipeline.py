@@ -16,14 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rebuild import __version__
-from rebuild.build import BuildLimits, check_image_python, prepare_inputs, run_build
 from rebuild.compare import compare_wheels
 from rebuild.errors import BuildError, RebuildError, ResolveError
 from rebuild.fetch import Cache, default_cache_dir, local_artifact
-from rebuild.images import ensure_image, load_spec, spec_names
 from rebuild.index import IndexClient, choose_index_url
 from rebuild.models import (
     Artifact,
+    BuildLimits,
     Failure,
     Plan,
     Release,
@@ -149,6 +148,11 @@ def check(
     Never raises a RebuildError: a failure at any stage becomes a report with the verdict
     ``failed``, the stage and the reason, so that it can be written and reviewed like any other.
     """
+    # The container stack (the docker SDK) loads only when a build is asked for: `resolve` and
+    # `compare` start without it.
+    from rebuild.build import check_image_python, prepare_inputs, run_build
+    from rebuild.images import ensure_image, load_spec, spec_names
+
     cache_root = options.cache_dir or default_cache_dir()
     cache = Cache(cache_root)
     release: Release | None = None

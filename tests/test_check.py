@@ -17,8 +17,15 @@ from conftest import ServeRelease, leftover_containers
 from helpers_index import LocalServer
 from sdists import SDE, build_published_wheel, make_sdist
 
-from rebuild.build import BuildLimits
-from rebuild.models import DivergenceKind, Layer, Report, Target, Verdict, WheelSelector
+from rebuild.models import (
+    BuildLimits,
+    DivergenceKind,
+    Layer,
+    Report,
+    Target,
+    Verdict,
+    WheelSelector,
+)
 from rebuild.pipeline import CheckOptions, check
 
 pytestmark = pytest.mark.docker
@@ -95,7 +102,8 @@ def test_a_tampered_wheel_is_divergent_and_named_first(
         DivergenceKind.CONTENT,
         False,
     )
-    assert "+__import__('os').system('id')" in first.detail
+    # The diff reads published -> rebuilt: the published wheel's extra line is a "-" line.
+    assert "-__import__('os').system('id')" in first.detail
     assert any("NOT the index's" in note for note in report.notes)
 
 

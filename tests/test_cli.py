@@ -77,7 +77,7 @@ def test_compare_injected_code_is_divergent_unexplained_first(tmp_path: Path) ->
     assert "DIVERGENT" in result.stdout
     unexplained = result.stdout.index("Unexplained")
     assert result.stdout.index("demo/core.py", unexplained) > unexplained
-    assert "+    __import__('os').system('id')" in result.stdout
+    assert "+    __import__('os').system('id')" in result.stdout  # only the rebuilt has it
     first = json.loads(report.read_text())["comparison"]["divergences"][0]
     assert (first["member"], first["kind"], first["explanation"]) == (
         "demo/core.py",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -76,9 +77,11 @@ def _file_digest(path: Path) -> tuple[str, int]:
     return sha.hexdigest(), size
 
 
-def _inspect(archive: WheelArchive, side: Side, limits: CompareLimits) -> _Inspected:
+def _inspect(
+    archive: WheelArchive, side: Side, limits: CompareLimits, digest: tuple[str, int]
+) -> _Inspected:
     """Hash one wheel's members and collect the findings about it alone."""
-    sha256, size = _file_digest(archive.path)
+    sha256, size = digest
     findings = integrity_findings(archive, side, limits.max_name_length)
     record_name, problems = find_record((e.name for e in archive.entries), archive.path.name)
     findings.extend(
@@ -155,29 +158,39 @@ def compare_wheels(
 ) -> Comparison:
     """Compare a published wheel with its rebuild; raises ArchiveError for a malformed wheel."""
     chosen = DEFAULT_ANALYSERS if analysers is None else tuple(analysers)
-    with WheelArchive(published, limits) as pub_archive:
-        pub = _inspect(pub_archive, Side.PUBLISHED, limits)
-        reb_sha256, reb_size = _file_digest(rebuilt)
-        if reb_sha256 == pub.info.sha256:
-            # The same bytes: the findings about one are the findings about both.
-            return Comparison(
-                published=pub.info,
-                rebuilt=WheelInfo(rebuilt.name, reb_sha256, reb_size, pub.info.members),
-                verdict=Verdict.REPRODUCIBLE,
-                divergences=tuple(
-                    sorted((replace(f, side=Side.BOTH) for f in pub.findings), key=_review_order)
-                ),
-                identical_members=pub.info.members,
-            )
-        with WheelArchive(rebuilt, limits) as reb_archive:
-            reb = _inspect(reb_archive, Side.REBUILT, limits)
-            pub_digests, reb_digests = pub.hashed.digests, reb.hashed.digests
-            container = compare_containers(
-                pub_archive,
-                reb_archive,
-                lambda key: pub_digests.get(key) == reb_digests.get(key),
-            )
-            members = compare_members(pub.hashed, reb.hashed, chosen, limits)
+    # Two threads, one per wheel: decompression and hashing release the GIL, so the two
+    # wheels are read at once on two cores.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pub_digest, reb_digest = pool.map(_file_digest, (published, rebuilt))
+        with WheelArchive(published, limits) as pub_archive:
+            if reb_digest[0] == pub_digest[0]:
+                pub = _inspect(pub_archive, Side.PUBLISHED, limits, pub_digest)
+                # The same bytes: the findings about one are the findings about both.
+                return Comparison(
+                    published=pub.info,
+                    rebuilt=WheelInfo(rebuilt.name, *reb_digest, pub.info.members),
+                    verdict=Verdict.REPRODUCIBLE,
+                    divergences=tuple(
+                        sorted(
+                            (replace(f, side=Side.BOTH) for f in pub.findings), key=_review_order
+                        )
+                    ),
+                    identical_members=pub.info.members,
+                )
+            with WheelArchive(rebuilt, limits) as reb_archive:
+                pending = pool.submit(_inspect, pub_archive, Side.PUBLISHED, limits, pub_digest)
+                try:
+                    reb = _inspect(reb_archive, Side.REBUILT, limits, reb_digest)
+                finally:
+                    # Wait for the other wheel before its archive closes, whatever happened.
+                    pub = pending.result()
+                pub_digests, reb_digests = pub.hashed.digests, reb.hashed.digests
+                container = compare_containers(
+                    pub_archive,
+                    reb_archive,
+                    lambda key: pub_digests.get(key) == reb_digests.get(key),
+                )
+                members = compare_members(pub.hashed, reb.hashed, chosen, limits)
     divergences = [
         *_merge_findings(pub.findings, reb.findings),
         *container,

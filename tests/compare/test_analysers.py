@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
+
+import pytest
 
 from rebuild.compare import compare_wheels
 from rebuild.compare.analysers import (
@@ -11,6 +14,7 @@ from rebuild.compare.analysers import (
     MemberKind,
     MemberPair,
     analyser_for,
+    text,
 )
 from rebuild.compare.analysers.metadata import MetadataAnalyser
 from rebuild.compare.analysers.text import TextAnalyser, describe_change
@@ -136,6 +140,31 @@ def test_big_diff_is_capped() -> None:
     lines = row.detail.splitlines()
     assert len(lines) == 201
     assert lines[-1] == "… 1,804 more lines"
+
+
+def test_diff_of_a_long_file_is_numbered_as_a_whole_file_diff() -> None:
+    old = [f"line {i}" for i in range(10_000)]
+    new = [*old[:5000], "inserted", *old[5000:9000], *old[9001:]]
+    change = describe_change(
+        "x.txt", "\n".join(old).encode(), "\n".join(new).encode(), max_lines=1000
+    )
+    expected = difflib.unified_diff(
+        old, new, fromfile="published/x.txt", tofile="rebuilt/x.txt", lineterm=""
+    )
+    assert change.detail == "\n".join(expected)
+    assert change.summary == "content differs: 1 line added, 1 removed"
+
+
+def test_a_huge_changed_region_is_compared_as_line_sets(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(text, "ALIGN_BUDGET", 10)
+    old = b"".join(b"same\nold %d\n" % i for i in range(20))
+    new = b"".join(b"same\nnew %d\n" % i for i in range(20))
+    change = describe_change("x.txt", old, new, max_lines=3)
+    assert change.summary == (
+        "content differs: 20 lines added, 20 removed "
+        "(the changed region is over 10 lines: lines compared as sets)"
+    )
+    assert change.detail.splitlines() == ["-old 0", "-old 1", "-old 2", "… 37 more lines"]
 
 
 def test_text_over_the_limit_is_not_diffed() -> None:

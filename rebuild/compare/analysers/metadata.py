@@ -131,8 +131,8 @@ def _compare_headers(pair: MemberPair, published: _Fields, rebuilt: _Fields) -> 
                 _field_divergence(
                     pair,
                     f"{file} {name}: {'; '.join(parts)}",
-                    "\n".join(removed) or None,
-                    "\n".join(added) or None,
+                    _short("; ".join(removed)) if removed else None,
+                    _short("; ".join(added)) if added else None,
                     detail="\n".join([*(f"- {v}" for v in removed), *(f"+ {v}" for v in added)]),
                 )
             )

@@ -7,10 +7,19 @@ newline, the summary says exactly that instead of showing a diff where every lin
 from __future__ import annotations
 
 import difflib
+import re
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from rebuild.compare.analysers import MemberKind, MemberPair
 from rebuild.models import Divergence, DivergenceKind
+
+# difflib's alignment is quadratic in the worst case (10,000 lines with repeats: seconds); a
+# changed region larger than this is compared as multisets of lines instead.
+ALIGN_BUDGET = 5_000
+_CONTEXT = 3
+_HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@$")
 
 
 @dataclass(frozen=True)
@@ -48,6 +57,60 @@ def _render(line: str) -> str:
     return line.replace("\r", "\\r")
 
 
+def _common_ends(old: list[str], new: list[str]) -> tuple[int, int]:
+    """Lines equal at the start, and at the end (not overlapping the start)."""
+    head = 0
+    limit = min(len(old), len(new))
+    while head < limit and old[head] == new[head]:
+        head += 1
+    tail = 0
+    while tail < limit - head and old[-1 - tail] == new[-1 - tail]:
+        tail += 1
+    return head, tail
+
+
+def _shift(header: str, offset: int) -> str:
+    match = _HUNK.match(header)
+    if match is None or not offset:
+        return header
+    old_start, old_count, new_start, new_count = match.groups()
+    return (
+        f"@@ -{int(old_start) + offset}{old_count or ''} "
+        f"+{int(new_start) + offset}{new_count or ''} @@"
+    )
+
+
+def _aligned_diff(name: str, old: list[str], new: list[str]) -> Iterator[str] | None:
+    """A unified diff, or None when the changed region is too large to align affordably."""
+    head, tail = _common_ends(old, new)
+    if max(len(old), len(new)) - head - tail > ALIGN_BUDGET:
+        return None
+    # Only the changed region (with its context) is aligned; hunk numbers are shifted back.
+    start = max(head - _CONTEXT, 0)
+    keep = max(tail - _CONTEXT, 0)
+    diff = difflib.unified_diff(
+        old[start : len(old) - keep],
+        new[start : len(new) - keep],
+        fromfile=f"published/{name}",
+        tofile=f"rebuilt/{name}",
+        n=_CONTEXT,
+        lineterm="",
+    )
+    return (_shift(line, start) if line.startswith("@@") else line for line in diff)
+
+
+def _unaligned_diff(old: list[str], new: list[str]) -> Iterator[str]:
+    """The lines only one side has (as multisets), published side first."""
+    for sign, lines, extra in (
+        ("-", old, Counter(old) - Counter(new)),
+        ("+", new, Counter(new) - Counter(old)),
+    ):
+        for line in lines:
+            if extra[line] > 0:
+                extra[line] -= 1
+                yield f"{sign}{line}"
+
+
 def describe_change(
     name: str, published: bytes, rebuilt: bytes, *, max_lines: int, what: str = "content"
 ) -> TextChange:
@@ -68,26 +131,24 @@ def describe_change(
         )
     old, old_ok = _decode(published)
     new, new_ok = _decode(rebuilt)
-    diff = difflib.unified_diff(
-        old.split("\n"),
-        new.split("\n"),
-        fromfile=f"published/{name}",
-        tofile=f"rebuilt/{name}",
-        lineterm="",
-    )
+    lines = _aligned_diff(name, old.split("\n"), new.split("\n"))
+    note = ""
+    if lines is None:
+        lines = _unaligned_diff(old.split("\n"), new.split("\n"))
+        note = f" (the changed region is over {ALIGN_BUDGET:,} lines: lines compared as sets)"
     added = removed = total = 0
     shown: list[str] = []
-    for index, line in enumerate(diff):
-        if index >= 2 and line.startswith("+"):
+    for line in lines:
+        if line.startswith("+") and not line.startswith("+++ "):
             added += 1
-        elif index >= 2 and line.startswith("-"):
+        elif line.startswith("-") and not line.startswith("--- "):
             removed += 1
         total += 1
         if total <= max_lines:
             shown.append(_render(line))
     if total > max_lines:
         shown.append(f"… {total - max_lines:,} more lines")
-    summary = f"{what} differs: {_plural(added, 'line')} added, {removed:,} removed"
+    summary = f"{what} differs: {_plural(added, 'line')} added, {removed:,} removed{note}"
     if not (old_ok and new_ok):
         summary += " (not valid UTF-8; undecodable bytes shown as escapes)"
     return TextChange(summary, "\n".join(shown))
