@@ -10,6 +10,7 @@ directory.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shlex
 import shutil
@@ -123,7 +124,7 @@ class PinnedRequirement:
 
 
 def resolve_requirements(
-    wanted: list[str], plan: Plan, *, index_url: str, workdir: Path
+    wanted: list[str], plan: Plan, *, index_url: str, workdir: Path, locks: Path | None = None
 ) -> tuple[PinnedRequirement, ...]:
     """Pin every build requirement, time-warped to the wheel's upload time, with uv.
 
@@ -136,6 +137,14 @@ def resolve_requirements(
     source = workdir / "build-requirements.in"
     source.write_text("\n".join(wanted) + "\n", encoding="utf-8")
     lock = workdir / "pylock.build.toml"
+    # A resolution as of a past instant does not change: keep it, keyed by everything it used.
+    kept = None
+    if locks is not None and plan.exclude_newer is not None:
+        key = "\n".join([*wanted, plan.exclude_newer.isoformat(), plan.python, index_url])
+        kept = locks / f"{hashlib.sha256(key.encode()).hexdigest()}.pylock.toml"
+        if kept.is_file():
+            shutil.copyfile(kept, lock)
+            return pins_from_lock(lock, plan)
     argv = [
         uv.find_uv_bin(),
         "pip",
@@ -166,7 +175,13 @@ def resolve_requirements(
             f"{plan.exclude_newer or 'today'}: {', '.join(wanted)}",
             hint=completed.stderr.strip()[-2000:] or None,
         )
-    return pins_from_lock(lock, plan)
+    pins = pins_from_lock(lock, plan)
+    if kept is not None:
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        partial = kept.with_name(f".{kept.name}.{os.getpid()}.tmp")
+        shutil.copyfile(lock, partial)
+        partial.replace(kept)  # atomic: a concurrent check never reads half a lock
+    return pins
 
 
 def pins_from_lock(lock: Path, plan: Plan) -> tuple[PinnedRequirement, ...]:
@@ -259,7 +274,9 @@ def prepare_inputs(
     build_requires, backend = read_build_system(source)
     wanted = requirements_to_resolve(build_requires, backend, plan)
     log(f"resolving build requirements: {', '.join(wanted)}")
-    pins = resolve_requirements(wanted, plan, index_url=index_url, workdir=workdir)
+    pins = resolve_requirements(
+        wanted, plan, index_url=index_url, workdir=workdir, locks=cache.root / "locks"
+    )
     log(f"downloading {len(pins)} build requirements")
     deps = workdir / "deps"
     fetch_requirements(pins, cache=cache, deps=deps)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rebuild.compare.analysers import DEFAULT_ANALYSERS, MemberAnalyser
-from rebuild.compare.members import CHUNK, HashedWheel, compare_members, hash_members
+from rebuild.compare.members import CHUNK, HashedWheel, compare_members, hash_wheels
 from rebuild.compare.record import MemberFacts, check_record, find_record, parse_record
 from rebuild.compare.rules import explain
 from rebuild.compare.ziplayer import WheelArchive, compare_containers, integrity_findings
@@ -77,18 +77,25 @@ def _file_digest(path: Path) -> tuple[str, int]:
     return sha.hexdigest(), size
 
 
+def _record_of(archive: WheelArchive) -> tuple[str | None, list[str]]:
+    return find_record((e.name for e in archive.entries), archive.path.name)
+
+
 def _inspect(
-    archive: WheelArchive, side: Side, limits: CompareLimits, digest: tuple[str, int]
+    hashed: HashedWheel,
+    side: Side,
+    limits: CompareLimits,
+    digest: tuple[str, int],
 ) -> _Inspected:
-    """Hash one wheel's members and collect the findings about it alone."""
+    """Collect the findings about one hashed wheel alone (names, RECORD)."""
+    archive = hashed.archive
     sha256, size = digest
     findings = integrity_findings(archive, side, limits.max_name_length)
-    record_name, problems = find_record((e.name for e in archive.entries), archive.path.name)
+    record_name, problems = _record_of(archive)
     findings.extend(
         Divergence(kind=DivergenceKind.RECORD_MISMATCH, summary=problem, side=side)
         for problem in problems
     )
-    hashed = hash_members(archive, capture=record_name, capture_limit=limits.max_record_bytes)
     if record_name is not None:
         if hashed.captured is None:
             findings.append(
@@ -158,13 +165,19 @@ def compare_wheels(
 ) -> Comparison:
     """Compare a published wheel with its rebuild; raises ArchiveError for a malformed wheel."""
     chosen = DEFAULT_ANALYSERS if analysers is None else tuple(analysers)
-    # Two threads, one per wheel: decompression and hashing release the GIL, so the two
-    # wheels are read at once on two cores.
+    # Two threads: decompression and hashing release the GIL, so members are read on two
+    # cores at once.
     with ThreadPoolExecutor(max_workers=2) as pool:
         pub_digest, reb_digest = pool.map(_file_digest, (published, rebuilt))
         with WheelArchive(published, limits) as pub_archive:
             if reb_digest[0] == pub_digest[0]:
-                pub = _inspect(pub_archive, Side.PUBLISHED, limits, pub_digest)
+                (hashed,) = hash_wheels(
+                    [pub_archive],
+                    capture=[_record_of(pub_archive)[0]],
+                    capture_limit=limits.max_record_bytes,
+                    pool=pool,
+                )
+                pub = _inspect(hashed, Side.PUBLISHED, limits, pub_digest)
                 # The same bytes: the findings about one are the findings about both.
                 return Comparison(
                     published=pub.info,
@@ -178,12 +191,14 @@ def compare_wheels(
                     identical_members=pub.info.members,
                 )
             with WheelArchive(rebuilt, limits) as reb_archive:
-                pending = pool.submit(_inspect, pub_archive, Side.PUBLISHED, limits, pub_digest)
-                try:
-                    reb = _inspect(reb_archive, Side.REBUILT, limits, reb_digest)
-                finally:
-                    # Wait for the other wheel before its archive closes, whatever happened.
-                    pub = pending.result()
+                pub_hashed, reb_hashed = hash_wheels(
+                    [pub_archive, reb_archive],
+                    capture=[_record_of(pub_archive)[0], _record_of(reb_archive)[0]],
+                    capture_limit=limits.max_record_bytes,
+                    pool=pool,
+                )
+                pub = _inspect(pub_hashed, Side.PUBLISHED, limits, pub_digest)
+                reb = _inspect(reb_hashed, Side.REBUILT, limits, reb_digest)
                 pub_digests, reb_digests = pub.hashed.digests, reb.hashed.digests
                 container = compare_containers(
                     pub_archive,

@@ -12,6 +12,7 @@ import codecs
 import functools
 import hashlib
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -51,28 +52,80 @@ class HashedWheel:
     captured: bytes | None
 
 
-def hash_members(archive: WheelArchive, *, capture: str | None, capture_limit: int) -> HashedWheel:
-    """Hash every member in archive order, keeping the bytes of ``capture`` (e.g. RECORD)."""
-    digests: dict[MemberKey, MemberDigest] = {}
-    captured: bytes | None = None
-    for entry in archive.entries:
-        keep = entry.name == capture and entry.occurrence == 0
-        kept: list[bytes] = []
-        kept_size = 0
-        sha = hashlib.sha256()
-        size = 0
-        with archive.open_member(entry) as stream:
-            while chunk := stream.read(CHUNK):
-                sha.update(chunk)
-                size += len(chunk)
-                if keep:
-                    kept_size += len(chunk)
-                    if kept_size <= capture_limit:
-                        kept.append(chunk)
-        digests[entry.key] = MemberDigest(sha.digest(), size)
-        if keep and kept_size <= capture_limit:
-            captured = b"".join(kept)
-    return HashedWheel(archive, digests, captured)
+def _hash_entry(
+    archive: WheelArchive, entry: Entry, keep_limit: int | None
+) -> tuple[MemberDigest, bytes | None]:
+    """One member's sha256 and size, streamed; its bytes too when ``keep_limit`` is set."""
+    kept: list[bytes] = []
+    kept_size = 0
+    sha = hashlib.sha256()
+    size = 0
+    with archive.open_member(entry) as stream:
+        while chunk := stream.read(CHUNK):
+            sha.update(chunk)
+            size += len(chunk)
+            if keep_limit is not None:
+                kept_size += len(chunk)
+                if kept_size <= keep_limit:
+                    kept.append(chunk)
+    captured = b"".join(kept) if keep_limit is not None and kept_size <= keep_limit else None
+    return MemberDigest(sha.digest(), size), captured
+
+
+def _same_stored_bytes(pub: WheelArchive, reb: WheelArchive) -> dict[MemberKey, Entry]:
+    """Rebuilt entries whose stored bytes are the published entry's: decompressed once."""
+    published = {e.key: e for e in pub.entries}
+    shared: dict[MemberKey, Entry] = {}
+    for entry in reb.entries:
+        twin = published.get(entry.key)
+        if twin is None or any(
+            getattr(twin.info, field) != getattr(entry.info, field)
+            for field in ("compress_type", "compress_size", "file_size", "CRC")
+        ):
+            continue
+        if pub.raw_sha256(twin) == reb.raw_sha256(entry):
+            shared[entry.key] = twin
+    return shared
+
+
+def hash_wheels(
+    archives: Sequence[WheelArchive],
+    *,
+    capture: Sequence[str | None],
+    capture_limit: int,
+    pool: Executor,
+) -> list[HashedWheel]:
+    """Hash every member of each wheel once, on the pool, keeping each wheel's ``capture``.
+
+    A rebuilt member whose stored bytes equal the published one's is not decompressed again:
+    the same compressed stream under the same method yields the same bytes.
+    """
+    shared = _same_stored_bytes(archives[0], archives[1]) if len(archives) == 2 else {}
+    jobs: list[tuple[int, Entry]] = []
+    for side, archive in enumerate(archives):
+        jobs.extend((side, e) for e in archive.entries if side == 0 or e.key not in shared)
+    # Largest first, so that two workers finish close together.
+    jobs.sort(key=lambda job: job[1].info.file_size, reverse=True)
+
+    def run(job: tuple[int, Entry]) -> tuple[MemberDigest, bytes | None]:
+        side, entry = job
+        keep = entry.name == capture[side] and entry.occurrence == 0
+        return _hash_entry(archives[side], entry, capture_limit if keep else None)
+
+    digests: list[dict[MemberKey, MemberDigest]] = [{} for _ in archives]
+    captured: list[bytes | None] = [None for _ in archives]
+    for (side, entry), (digest, kept) in zip(jobs, pool.map(run, jobs), strict=True):
+        digests[side][entry.key] = digest
+        if kept is not None:
+            captured[side] = kept
+    if len(archives) == 2:
+        for key, twin in shared.items():
+            digests[1][key] = digests[0][twin.key]
+            if key[0] == capture[1] and key[1] == 0 and capture[1] == capture[0]:
+                captured[1] = captured[0]
+    return [
+        HashedWheel(archive, digests[side], captured[side]) for side, archive in enumerate(archives)
+    ]
 
 
 def _is_text(blob: MemberBlob, limit: int) -> bool:

@@ -13,6 +13,7 @@ timestamp changed on 5,000 entries is one row, not 5,000.
 from __future__ import annotations
 
 import copy
+import hashlib
 import io
 import lzma
 import stat
@@ -369,6 +370,24 @@ class WheelArchive:
             self._file.seek(offset)
             previews.append((offset, length, self._file.read(min(length, _PREVIEW))))
         return Layout(tuple(previews), tuple(overlaps))
+
+    def raw_sha256(self, entry: Entry) -> bytes:
+        """sha256 of the member's stored (compressed) bytes, read where zipfile reads them.
+
+        Two members with the same method and the same stored bytes decompress to the same
+        bytes: comparing these lets one decompression serve both wheels.
+        """
+        local = entry.local
+        self._file.seek(entry.info.header_offset + _LOCAL.size + len(local.name) + len(local.extra))
+        sha = hashlib.sha256()
+        left = entry.info.compress_size
+        while left > 0:
+            chunk = self._file.read(min(left, MiB))
+            if not chunk:
+                raise _fail(self.path, f"member {entry.label!r} is truncated")
+            sha.update(chunk)
+            left -= len(chunk)
+        return sha.digest()
 
     def open_member(self, entry: Entry) -> IO[bytes]:
         """A stream of the member's bytes as the central directory describes them."""

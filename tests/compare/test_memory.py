@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import resource
 import tracemalloc
+import zipfile
 from pathlib import Path
 from typing import IO
 
@@ -47,6 +48,35 @@ def test_each_member_is_read_once_for_hashing(
 
     monkeypatch.setattr(WheelArchive, "open_member", counting)
     pub = make_wheel(tmp_path / "p.whl")
-    reb = make_wheel(tmp_path / "r.whl", timestamp=(2000, 1, 1, 0, 0, 0))
+    # Stored differently (no compression): every member of both wheels is decompressed, once.
+    reb = make_wheel(tmp_path / "r.whl", compression=zipfile.ZIP_STORED)
     assert compare_wheels(pub, reb).verdict is Verdict.EQUIVALENT
     assert len(opened) == len(set(opened)) == 10
+
+
+def test_members_stored_identically_are_decompressed_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    opened: list[str] = []
+    original = WheelArchive.open_member
+
+    def counting(self: WheelArchive, entry: Entry) -> IO[bytes]:
+        opened.append(f"{self.path.name}:{entry.name}")
+        return original(self, entry)
+
+    monkeypatch.setattr(WheelArchive, "open_member", counting)
+    pub = make_wheel(tmp_path / "p.whl")
+    reb = make_wheel(
+        tmp_path / "r.whl",
+        timestamp=(2000, 1, 1, 0, 0, 0),
+        changes={"demo/core.py": b"def answer():\n    return 43\n"},
+    )
+    result = compare_wheels(pub, reb)
+    assert result.verdict is Verdict.DIVERGENT
+    # Same stored bytes under the same method: the published side's decompression serves both.
+    # Only the changed member and the RECORD that lists it are read on the rebuilt side (for the
+    # hash, then again by the analysers for the diff).
+    rebuilt_reads = {name for name in opened if name.startswith("r.whl:")}
+    assert rebuilt_reads == {"r.whl:demo-1.0.dist-info/RECORD", "r.whl:demo/core.py"}
+    assert len({name for name in opened if name.startswith("p.whl:")}) == 5
+    assert [d.member for d in result.unexplained] == ["demo/core.py"]
