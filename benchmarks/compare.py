@@ -8,6 +8,9 @@ and peak memory (max RSS of the process tree's largest member) side by side, and
     .venv/bin/python benchmarks/compare.py                       # numpy 1.26.4
     .venv/bin/python benchmarks/compare.py --wheel BIG.whl       # any wheel at hand
     .venv/bin/python benchmarks/compare.py --synthetic-gib 1     # a generated wheel of 1 GiB
+    .venv/bin/python benchmarks/compare.py --pair PUBLISHED.whl REBUILT.whl   # a real rebuild
+
+Lines of output are counted too: what a reviewer has to read to reach the verdict.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ class Measurement:
     seconds: float
     peak_mib: float
     exit_code: int
+    lines: int
 
 
 def measure(tool: str, argv: list[str]) -> Measurement:
@@ -50,19 +54,23 @@ def measure(tool: str, argv: list[str]) -> Measurement:
     gnu_time = shutil.which("time") or "/usr/bin/time"
     if not Path(gnu_time).exists():
         raise SystemExit("GNU time is needed for memory figures: apt-get install time")
-    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+    with (
+        tempfile.NamedTemporaryFile("r", suffix=".rss") as rss,
+        tempfile.TemporaryFile("w+b") as output,
+    ):
         start = time.perf_counter()
         done = subprocess.run(
             [gnu_time, "-f", "%M", "-o", rss.name, *argv],
-            stdout=subprocess.DEVNULL,
+            stdout=output,
             stderr=subprocess.DEVNULL,
+            env={**os.environ, "COLUMNS": "100"},
             check=False,
         )
         seconds = time.perf_counter() - start
         peak_kib = int(rss.read().split()[-1])
-    return Measurement(
-        tool=tool, seconds=seconds, peak_mib=peak_kib / 1024, exit_code=done.returncode
-    )
+        output.seek(0)
+        lines = sum(1 for _ in output)
+    return Measurement(tool, seconds, peak_kib / 1024, done.returncode, lines)
 
 
 def record_digest(data: bytes) -> str:
@@ -130,43 +138,47 @@ def main() -> int:
     source.add_argument("--target", default=DEFAULT_TARGET, help="NAME==VERSION on the index")
     source.add_argument("--wheel", type=Path, help="a wheel file at hand")
     source.add_argument("--synthetic-gib", type=float, help="generate a wheel of this size")
+    source.add_argument(
+        "--pair", nargs=2, type=Path, metavar=("PUBLISHED", "REBUILT"), help="compare these two"
+    )
     parser.add_argument("--no-diffoscope", action="store_true", help="time rebuild only")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="rebuild-bench-") as tmp:
         work = Path(tmp)
-        if args.synthetic_gib:
-            published = synthetic(work / "big-1.0-py3-none-any.whl", args.synthetic_gib)
-        elif args.wheel:
-            published = args.wheel
+        if args.pair:
+            published, other = args.pair
+            print(f"pair: {published} vs {other}")
         else:
-            published = published_wheel(args.target)
-        tampered_dir = work / "tampered"
-        tampered_dir.mkdir()
-        tampered = tampered_dir / published.name
-        victim = tamper(published, tampered)
-        size_mib = published.stat().st_size / 2**20
-        print(f"wheel: {published.name} ({size_mib:,.1f} MiB); one line added to {victim}")
+            if args.synthetic_gib:
+                published = synthetic(work / "big-1.0-py3-none-any.whl", args.synthetic_gib)
+            elif args.wheel:
+                published = args.wheel
+            else:
+                published = published_wheel(args.target)
+            (work / "tampered").mkdir()
+            other = work / "tampered" / published.name
+            victim = tamper(published, other)
+            size_mib = published.stat().st_size / 2**20
+            print(f"wheel: {published.name} ({size_mib:,.1f} MiB); one line added to {victim}")
 
         results = [
             measure(
                 "rebuild compare",
-                [sys.executable, "-m", "rebuild", "compare", str(published), str(tampered)],
+                [sys.executable, "-m", "rebuild", "compare", str(published), str(other)],
             )
         ]
         diffoscope = shutil.which("diffoscope")
         if not args.no_diffoscope and diffoscope:
             results.append(
-                measure(
-                    "diffoscope", [diffoscope, "--text", os.devnull, str(published), str(tampered)]
-                )
+                measure("diffoscope", [diffoscope, "--text", "-", str(published), str(other)])
             )
         elif not args.no_diffoscope:
             print("diffoscope not found (apt-get install diffoscope-minimal): rebuild timed alone")
 
-    print(f"{'tool':<16} {'seconds':>9} {'peak MiB':>9} {'exit':>5}")
+    print(f"{'tool':<16} {'seconds':>9} {'peak MiB':>9} {'lines':>9} {'exit':>5}")
     for r in results:
-        print(f"{r.tool:<16} {r.seconds:>9.2f} {r.peak_mib:>9.1f} {r.exit_code:>5}")
+        print(f"{r.tool:<16} {r.seconds:>9.2f} {r.peak_mib:>9.1f} {r.lines:>9,} {r.exit_code:>5}")
     for r in results:
         # Both tools exit 1 for "different": anything else means no verdict was reached.
         if r.exit_code != 1:
@@ -175,8 +187,9 @@ def main() -> int:
     if len(results) == 2:
         ours, theirs = results
         print(
-            f"rebuild is {theirs.seconds / ours.seconds:.1f}x faster, "
-            f"uses {theirs.peak_mib / ours.peak_mib:.1f}x less peak memory"
+            f"rebuild is {theirs.seconds / ours.seconds:.1f}x faster, uses "
+            f"{theirs.peak_mib / ours.peak_mib:.1f}x less peak memory, prints "
+            f"{theirs.lines / max(ours.lines, 1):.0f}x fewer lines"
         )
     return 0
 

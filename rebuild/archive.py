@@ -35,6 +35,9 @@ GiB = 1024 * MiB
 CHUNK_BYTES = 1 * MiB
 # A symlink stored in a zip keeps its target as the member's content; no real target is longer.
 MAX_LINK_TARGET = 4 * KiB
+# No real sdist nests this deep; a deeper tree could not even be removed again, because the
+# standard library's rmtree recurses once per level and runs out of stack near 1,000.
+MAX_DEPTH = 256
 # Timestamps outside this range are clamped: some archivers write garbage, and the OS refuses it.
 MAX_MTIME = 2**33
 
@@ -253,12 +256,14 @@ def _zip_kind(info: zipfile.ZipInfo) -> _Kind:
             return "symlink"
         if stat.S_ISDIR(mode):
             return "dir"
-        if not stat.S_ISREG(mode):
+        # Permission bits without a file type (zipfile's writestr) mean a regular file.
+        if stat.S_IFMT(mode) and not stat.S_ISREG(mode):
             raise ArchiveError(
                 f"member {info.filename!r} is a device, fifo or other special file",
                 hint=HINT_HOSTILE,
             )
-    return "dir" if info.is_dir() else "file"
+    # Not is_dir(): it indexes the name, and a name cut to nothing at a NUL is empty.
+    return "dir" if info.filename.endswith("/") else "file"
 
 
 def _zip_link(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> str:
@@ -281,6 +286,11 @@ def _safe_parts(name: str, what: str = "member") -> tuple[str, ...]:
     parts = tuple(p for p in name.split("/") if p not in ("", "."))
     if ".." in parts:
         raise ArchiveError(f"{what} {name!r} climbs out with '..'", hint=HINT_HOSTILE)
+    if len(parts) > MAX_DEPTH:
+        raise ArchiveError(
+            f"{what} {name[:200]!r}… is {len(parts)} directories deep (limit {MAX_DEPTH})",
+            hint=HINT_HOSTILE,
+        )
     return parts
 
 

@@ -41,6 +41,7 @@ from rebuild.models import (
     DistKind,
     ImageInfo,
     Plan,
+    RepairOutcome,
     WheelSelector,
 )
 
@@ -107,6 +108,9 @@ def requirements_to_resolve(build_requires: tuple[str, ...], backend: str, plan:
         # host must have it ready because the container cannot fetch it.
         wanted.append("wheel")
     wanted.extend(plan.backend_pins)
+    if plan.repair is not None:
+        # Time-warped like the rest: the auditwheel the publisher could have run.
+        wanted.append("auditwheel")
     return wanted
 
 
@@ -306,7 +310,51 @@ def build_script(plan: Plan, source_name: str) -> str:
         f"{UV_MOUNT} build --wheel --no-config --python /usr/bin/python{plan.python} "
         f"--build-constraint /inputs/constraints.txt --out-dir {OUT_MOUNT} .",
     ]
+    if plan.repair is not None:
+        lines += repair_lines(plan.repair, plan.python)
     return "\n".join(lines) + "\n"
+
+
+REPAIR_VENV = f"{SCRATCH}/repair"
+REPAIR_LOG = "repair.log"
+REPAIR_REFUSED = "repair.refused"
+
+
+def repair_lines(platform: str, python: str) -> list[str]:
+    """Replay ``auditwheel repair``; when it refuses, keep the unrepaired wheel and say so."""
+    plat, out = shlex.quote(platform), OUT_MOUNT
+    return [
+        f"{UV_MOUNT} venv --quiet --python /usr/bin/python{python} {REPAIR_VENV}",
+        # The constraints pin auditwheel to the version resolved on the host.
+        f"{UV_MOUNT} pip install --python {REPAIR_VENV}/bin/python "
+        "--constraint /inputs/constraints.txt auditwheel",
+        f"if {REPAIR_VENV}/bin/auditwheel repair --plat {plat} -w {out}/repaired {out}/*.whl "
+        f"> {out}/{REPAIR_LOG} 2>&1; then",
+        f"  cat {out}/{REPAIR_LOG}",
+        f"  rm {out}/*.whl && mv {out}/repaired/*.whl {out}/ && rmdir {out}/repaired",
+        "else",
+        f"  cat {out}/{REPAIR_LOG}",
+        f"  echo 'auditwheel repair --plat {platform} refused' > {out}/{REPAIR_REFUSED}",
+        "fi",
+    ]
+
+
+def repair_outcome(plan: Plan, out: Path) -> RepairOutcome | None:
+    """What the repair step did, from the files it left in the output directory."""
+    if plan.repair is None:
+        return None
+    if not (out / REPAIR_REFUSED).exists():
+        return RepairOutcome(platform=plan.repair, replayed=True)
+    try:
+        with (out / REPAIR_LOG).open("rb") as stream:
+            # The build wrote it: read a bounded tail only.
+            stream.seek(max(0, stream.seek(0, os.SEEK_END) - 16384))
+            tail = stream.read().decode("utf-8", errors="replace")
+    except OSError:
+        tail = ""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    reason = lines[-1][:500] if lines else "auditwheel gave no reason"
+    return RepairOutcome(platform=plan.repair, replayed=False, reason=reason)
 
 
 def container_environment(plan: Plan) -> dict[str, str]:
@@ -392,6 +440,7 @@ def run_build(
         network="none",
         duration_s=round(duration, 3),
         log_path=log_path,
+        repair=repair_outcome(plan, out),
     )
 
 

@@ -16,8 +16,9 @@ import typer
 from rich.console import Console
 
 from rebuild import __version__, pipeline
+from rebuild import store as store_module
 from rebuild.errors import EXIT_CODES, RebuildError, UsageError
-from rebuild.models import BuildLimits, Target, WheelSelector
+from rebuild.models import BuildLimits, SourceKind, Target, WheelSelector
 from rebuild.report import json as json_report
 from rebuild.report.terminal import print_release, print_report, safe
 
@@ -177,6 +178,21 @@ def check(
     verbose: Annotated[
         bool, typer.Option("--verbose", "-v", help="Stream the build log while it runs.")
     ] = False,
+    source: Annotated[
+        SourceKind,
+        typer.Option(
+            "--source",
+            help="Rebuild from the sdist, from the upstream repository at the release's commit "
+            "(git), or from the sdist after comparing it with that commit (both).",
+        ),
+    ] = SourceKind.SDIST,
+    repo: Annotated[
+        str | None, typer.Option("--repo", help="The upstream repository URL.", show_default=False)
+    ] = None,
+    ref: Annotated[
+        str | None,
+        typer.Option("--ref", help="The tag, branch or commit of the release.", show_default=False),
+    ] = None,
 ) -> None:
     """Rebuild NAME==VERSION from its sdist in a hermetic container and compare.
 
@@ -192,6 +208,9 @@ def check(
         keep_workdir=keep_workdir,
         keep_container=keep_container,
         limits=BuildLimits(timeout_s=timeout),
+        source=SourceKind.GIT if source is SourceKind.SDIST and (repo or ref) else source,
+        repo=repo,
+        ref=ref,
     )
     with err.status("starting") as status:
 
@@ -270,6 +289,376 @@ def image_build(
     from rebuild import images
 
     _print_image(images.bootstrap_image(name, progress=_say))
+
+
+# --- batch, history, review: many releases and their results store (issue 7) ---------------
+
+StoreOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--store",
+        help="The results store, an SQLite file (default: results.sqlite in the user data dir, "
+        "or $REBUILD_STORE).",
+        show_default=False,
+    ),
+]
+
+
+def _open_store(path: Path | None, *, existing: bool = False) -> store_module.Store:
+    chosen = path or store_module.default_store_path()
+    if existing and not chosen.is_file():
+        raise UsageError(
+            f"no results store at {chosen}", hint="run `rebuild batch` first, or pass --store"
+        )
+    return store_module.Store(chosen)
+
+
+def _print_review(review: store_module.Review, *, limit_rest: int = 20) -> None:
+    from rebuild.store import Attention
+
+    counts = " · ".join(f"{review.count(a)} {a.value}" for a in Attention if review.count(a))
+    out.print(f"[bold]{len(review.entries)} releases[/]: {counts or 'none'}")
+    shown, hidden = 0, 0
+    for entry in review.entries:
+        r = entry.result
+        urgent = entry.attention in (Attention.REGRESSION, Attention.UNEXPLAINED, Attention.FAILED)
+        if not urgent:
+            # Everything that needs a person is listed; of the rest, only the first few.
+            if shown >= limit_rest:
+                hidden += 1
+                continue
+            shown += 1
+        style = "bold red" if entry.attention.needs_review else "magenta" if urgent else "green"
+        why = ""
+        if entry.regression is not None:
+            why = entry.regression.reason
+        elif r.unexplained:
+            why = f"{r.unexplained} unexplained of {r.divergences} divergences"
+        elif r.failure_stage:
+            why = f"{r.failure_stage} failed: {r.failure_message}"
+        out.print(
+            f"[{style}]{entry.attention.value:<12}[/] {safe(r.project)}=={safe(r.version)}  "
+            f"{r.verdict.value}  [dim]{safe(why)}[/]"
+        )
+    if hidden:
+        out.print(f"[dim]… and {hidden} more reproducible/equivalent/explained[/]")
+    if review.needs_review:
+        out.print(
+            f"[bold red]needs review[/]: regressions or unexplained divergences "
+            f"(exit {review.exit_code})"
+        )
+    else:
+        out.print("[green]nothing unexplained, nothing regressed[/]")
+
+
+@app.command()
+def batch(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Pinned requirements (--hash honoured), pylock.toml, uv.lock, or NAME==VERSION "
+            "lines."
+        ),
+    ],
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Releases verified at once.")] = 1,
+    store_path: StoreOption = None,
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Verify again releases the store already has a verdict for."),
+    ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Wall-clock limit of each release's build, seconds.")
+    ] = BuildLimits.timeout_s,
+    python: PythonOption = None,
+    platform: PlatformOption = None,
+    index_url: IndexOption = None,
+    cache_dir: CacheOption = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Also write the summary as JSON to this path.")
+    ] = None,
+) -> None:
+    """Verify every release a lock or requirements file pins; keep the results in the store.
+
+    Releases the store already verified with this rebuild version and the same plan are not
+    built again (unless --force); a killed batch, run again, finishes the rest. Exit 0 when
+    nothing is unexplained or regressed, 11 when something needs review, 2 on a bad input.
+    """
+    import json as json_module
+
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from rebuild import batch as batch_module
+    from rebuild.inputs import read_input
+    from rebuild.models import Verdict
+
+    pinned = read_input(file)
+    for line in pinned.skipped:
+        err.print(f"[yellow]skipped[/] {safe(line)}")
+    options = batch_module.BatchOptions(
+        jobs=jobs,
+        force=force,
+        timeout_s=timeout,
+        index_url=index_url,
+        cache_dir=cache_dir,
+        selector=WheelSelector(python=python, platform=platform),
+    )
+    tally = {"done": 0, "running": 0, "failed": 0, "reused": 0}
+    with (
+        _open_store(store_path) as results,
+        Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+            console=err,
+        ) as progress,
+    ):
+        task = progress.add_task("starting", total=len(pinned.releases))
+
+        def on_event(event: batch_module.BatchEvent) -> None:
+            if event.kind is batch_module.EventKind.STARTED:
+                tally["running"] += 1
+            else:
+                tally["running"] -= 1
+                tally["done"] += 1
+                tally["failed"] += event.verdict is Verdict.FAILED
+                tally["reused"] += event.reused
+                verdict = event.verdict.value if event.verdict else "?"
+                how = " (stored verdict reused)" if event.reused else ""
+                progress.console.print(
+                    f"[dim]·[/] {safe(str(event.release.target))}: {verdict}{how}"
+                )
+                progress.advance(task)
+            progress.update(
+                task,
+                description=" · ".join(f"{v} {k}" for k, v in tally.items()),
+            )
+
+        result = batch_module.run_batch(pinned, results, options, on_event=on_event)
+    for run_id in result.killed_runs:
+        err.print(
+            f"[yellow]run {run_id} was killed before it finished[/]: its results were kept, "
+            "the rest verified now"
+        )
+    if result.leftover_containers:
+        err.print(
+            f"[yellow]{result.leftover_containers} rebuild container(s) are in the engine[/]: "
+            "a killed run leaves its build's container; once no other check runs, remove them "
+            "with `docker rm -f $(docker ps -aq --filter label=org.rebuild=1)`"
+        )
+    if json_path is not None:
+        document = batch_module.summary_document(result.review, run=result)
+        _write_summary(json_path, json_module.dumps(document, indent=2, ensure_ascii=True))
+    checked = sum(1 for o in result.outcomes if not o.reused)
+    out.print(
+        f"run {result.run_id}: {checked} verified, {len(result.outcomes) - checked} reused "
+        f"in {result.seconds:.0f} s; store {safe(str(results.path))}"
+    )
+    _print_review(result.review)
+    raise typer.Exit(result.exit_code)
+
+
+def _write_summary(path: Path, text: str) -> None:
+    from rebuild.report import write_atomically
+
+    write_atomically(path, text + "\n")
+
+
+@app.command()
+def history(
+    name: Annotated[str, typer.Argument(help="The project, e.g. numpy.")],
+    store_path: StoreOption = None,
+) -> None:
+    """Every verification of every version of NAME in the store, newest first."""
+    from packaging.utils import canonicalize_name
+
+    with _open_store(store_path, existing=True) as results:
+        rows = results.history(canonicalize_name(name))
+    if not rows:
+        out.print(f"no verification of {safe(name)} in the store")
+        return
+    for r in rows:
+        mark = "current" if r.current else "[dim]superseded[/]"
+        why = f"{r.failure_stage} failed" if r.failure_stage else f"{r.unexplained} unexplained"
+        out.print(
+            f"{r.created:%Y-%m-%d %H:%M}  {safe(r.project)}=={safe(r.version)}  "
+            f"{r.verdict.value:<12} {safe(why):<18} rebuild {safe(r.tool_version)}  "
+            f"run {r.run_id}  {mark}"
+        )
+
+
+@app.command()
+def review(
+    html_dir: Annotated[
+        Path | None,
+        typer.Option("--html", help="Write the review site (static, offline) into this directory."),
+    ] = None,
+    json_path: Annotated[
+        Path | None, typer.Option("--json", help="Write the summary as JSON to this path.")
+    ] = None,
+    store_path: StoreOption = None,
+) -> None:
+    """Review the store's current results: regressions and unexplained divergences first.
+
+    Exit 0 when nothing is unexplained or regressed, 11 when something needs review.
+    """
+    import json as json_module
+
+    from rebuild import batch as batch_module
+
+    with _open_store(store_path, existing=True) as results:
+        summary = store_module.build_review(results.current_results())
+        if html_dir is not None:
+            from rebuild.report import html as html_report
+
+            index = html_report.write_site(results, summary, html_dir)
+            err.print(f"review site: {safe(index.resolve().as_uri())}")
+    if json_path is not None:
+        document = batch_module.summary_document(summary)
+        _write_summary(json_path, json_module.dumps(document, indent=2, ensure_ascii=True))
+    _print_review(summary)
+    raise typer.Exit(summary.exit_code)
+
+
+# --- source provenance: wheel vs sdist vs the tagged commit, no build (issue 6) -------------
+
+RepoOption = Annotated[
+    str | None,
+    typer.Option(
+        "--repo",
+        help="The upstream repository URL, when it cannot be located from the release.",
+        show_default=False,
+    ),
+]
+RefOption = Annotated[
+    str | None,
+    typer.Option(
+        "--ref",
+        help="The tag, branch or full commit id the release was made from.",
+        show_default=False,
+    ),
+]
+
+
+@app.command()
+def provenance(
+    spec: Annotated[
+        str, typer.Argument(metavar="NAME==VERSION", help="The release, e.g. requests==2.32.3.")
+    ],
+    python: PythonOption = None,
+    platform: PlatformOption = None,
+    index_url: IndexOption = None,
+    wheel: Annotated[
+        Path | None,
+        typer.Option("--wheel", help="Check this wheel file (one you hold), not the index's."),
+    ] = None,
+    repo: RepoOption = None,
+    ref: RefOption = None,
+    git: Annotated[
+        bool,
+        typer.Option(
+            "--git/--no-git",
+            help="Also compare the sdist with the repository at the release's commit.",
+        ),
+    ] = True,
+    json_path: JsonOption = None,
+    cache_dir: CacheOption = None,
+) -> None:
+    """Check, without a build, that the wheel's Python files are the sdist's, and the sdist git's.
+
+    Every Python file of the wheel must be byte-identical to its counterpart in the sdist (or be
+    explained, e.g. a version file written at build time). Then, when the repository is located
+    (PEP 740 provenance, project URLs, a tag matching the version; or --repo/--ref), every file
+    of the sdist is compared with the tree at the commit. Exit 0 when every finding is
+    explained, 1 when one is not.
+    """
+    report = pipeline.provenance(
+        Target.parse(spec),
+        WheelSelector(python=python, platform=platform),
+        pipeline.ProvenanceOptions(
+            index_url=index_url,
+            wheel=wheel,
+            cache_dir=cache_dir,
+            repo=repo,
+            ref=ref,
+            git=git,
+        ),
+        progress=_progress,
+    )
+    if json_path is not None:
+        json_report.write(report, json_path)
+    print_report(report, out)
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def diff(
+    published: Annotated[Path, typer.Argument(help="The published wheel.")],
+    rebuilt: Annotated[Path, typer.Argument(help="The wheel to compare it with.")],
+    member: Annotated[
+        str, typer.Option("--member", help="The member to diff, by its path in the wheel.")
+    ],
+    html: Annotated[
+        Path | None,
+        typer.Option(
+            "--html", help="Also write diffoscope's HTML report here.", show_default=False
+        ),
+    ] = None,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Stop diffoscope after this many seconds.")
+    ] = 120.0,
+    max_lines: Annotated[
+        int, typer.Option("--max-lines", help="Print at most this many lines of its report.")
+    ] = 2000,
+) -> None:
+    """Deep dive: diffoscope on one member of both wheels, with a time limit and an output cap.
+
+    Exit 0 when the member's bytes are the same, 1 when they differ (even if a limit cut the
+    report short; the output says so).
+    """
+    from rebuild.deepdiff import run_diffoscope
+    from rebuild.fetch import default_cache_dir
+
+    _progress(f"diffoscope on {member}")
+    result = run_diffoscope(
+        published,
+        rebuilt,
+        member,
+        html=html,
+        timeout_s=timeout,
+        max_lines=max_lines,
+        workdir=default_cache_dir() / "work",
+    )
+    if result.identical:
+        out.print(f"{safe(member)}: the same bytes in both wheels; nothing to diff")
+        raise typer.Exit(0)
+    for line in result.lines:
+        out.print(safe(line), soft_wrap=True)
+    shown = f"{len(result.lines):,} of {result.total_lines:,} lines"
+    if result.truncated:
+        err.print(f"[bold yellow]cut:[/] {shown} shown (--max-lines {result.max_lines})")
+    if result.timed_out:
+        err.print(
+            f"[bold yellow]stopped:[/] diffoscope did not finish within {result.timeout_s:g} s "
+            "(--timeout); the report is partial"
+        )
+    summary = f"{safe(result.tool)} · {shown} · {result.duration_s:.1f} s"
+    if result.html is not None:
+        summary += f" · HTML {safe(str(result.html))}"
+    err.print(f"[dim]{summary}[/]")
+    raise typer.Exit(1)
+
+
+# --- commands added by later stages go above this line, each as one block ---
 
 
 def main() -> None:

@@ -15,6 +15,8 @@ from typing import ClassVar
 EXIT_REPRODUCIBLE = 0
 EXIT_DIVERGENT = 1
 EXIT_USAGE = 2
+# `batch` and `review`: a regression or an unexplained divergence needs a person (CI gate).
+EXIT_NEEDS_REVIEW = 11
 
 
 class RebuildError(Exception):
@@ -96,4 +98,5 @@ EXIT_CODES: dict[int, str] = {
     BuildError.exit_code: "build failed: the rebuild did not produce a wheel",
     ContainerError.exit_code: "container error: no engine, image unavailable, container failure",
     RebuildError.exit_code: "internal error",
+    EXIT_NEEDS_REVIEW: "batch/review: regressions or unexplained divergences need review",
 }

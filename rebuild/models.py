@@ -137,6 +137,9 @@ class Layer(enum.Enum):
     MEMBER = "member"
     # A wheel disagrees with itself (its RECORD lies, unsafe or duplicate names).
     INTEGRITY = "integrity"
+    # A published file against the source it should come from, without a build (wheel vs sdist,
+    # sdist vs the tagged commit).
+    SOURCE = "source"
 
 
 class DivergenceKind(enum.Enum):
@@ -149,6 +152,7 @@ class DivergenceKind(enum.Enum):
     ZIP_COMMENT = "zip-comment"
     ENTRY_COMMENT = "entry-comment"
     EXTRA_FIELD = "extra-field"
+    DIRECTORY_ENTRY = "directory-entry"  # an empty `name/` entry on one side only
     # member layer
     ONLY_PUBLISHED = "only-published"
     ONLY_REBUILT = "only-rebuilt"
@@ -162,6 +166,11 @@ class DivergenceKind(enum.Enum):
     SYMLINK = "symlink"
     HEADER_MISMATCH = "header-mismatch"  # local header and central directory disagree
     UNLISTED_DATA = "unlisted-data"  # bytes of the file no entry lists (prepended, in gaps)
+    # source layer (a published file against its source, no build)
+    NOT_IN_SDIST = "not-in-sdist"  # a Python file of the wheel with no counterpart in the sdist
+    DIFFERS_FROM_SDIST = "differs-from-sdist"  # ... whose bytes are not its counterpart's
+    NOT_IN_GIT = "not-in-git"  # a file of the sdist absent from the tree at the tag
+    DIFFERS_FROM_GIT = "differs-from-git"  # ... whose bytes are not the tagged tree's
 
     @property
     def layer(self) -> Layer:
@@ -179,6 +188,7 @@ _LAYER_OF: dict[DivergenceKind, Layer] = {
             DivergenceKind.ZIP_COMMENT,
             DivergenceKind.ENTRY_COMMENT,
             DivergenceKind.EXTRA_FIELD,
+            DivergenceKind.DIRECTORY_ENTRY,
         ),
         Layer.CONTAINER,
     ),
@@ -202,6 +212,15 @@ _LAYER_OF: dict[DivergenceKind, Layer] = {
             DivergenceKind.UNLISTED_DATA,
         ),
         Layer.INTEGRITY,
+    ),
+    **dict.fromkeys(
+        (
+            DivergenceKind.NOT_IN_SDIST,
+            DivergenceKind.DIFFERS_FROM_SDIST,
+            DivergenceKind.NOT_IN_GIT,
+            DivergenceKind.DIFFERS_FROM_GIT,
+        ),
+        Layer.SOURCE,
     ),
 }
 
@@ -289,6 +308,8 @@ class Plan:
     environment: tuple[tuple[str, str], ...] = ()
     origins: tuple[tuple[str, str], ...] = ()
     notes: tuple[str, ...] = ()
+    # The platform the published wheel was repaired for: `auditwheel repair --plat` replays it.
+    repair: str | None = None
 
 
 @dataclass(frozen=True)
@@ -315,6 +336,15 @@ class ImageInfo:
 
 
 @dataclass(frozen=True)
+class RepairOutcome:
+    """What replaying ``auditwheel repair`` did: the repaired wheel, or why it refused."""
+
+    platform: str  # the --plat asked for, e.g. "manylinux_2_17_x86_64"
+    replayed: bool  # False: the unrepaired wheel was kept and compared
+    reason: str = ""  # auditwheel's own words when it refused
+
+
+@dataclass(frozen=True)
 class BuildResult:
     """What the hermetic build did and produced."""
 
@@ -326,6 +356,7 @@ class BuildResult:
     network: str  # "none": the container had no network
     duration_s: float
     log_path: Path
+    repair: RepairOutcome | None = None  # None: no auditwheel repair was planned
 
 
 @dataclass(frozen=True)
@@ -338,6 +369,63 @@ class Failure:
     exit_code: int = 10
     log_path: Path | None = None
     log_tail: str = ""
+
+
+# --- where the source comes from (sdist, tagged commit) and what it was checked against ------
+
+
+class SourceKind(enum.Enum):
+    """Which source a check rebuilds from."""
+
+    SDIST = "sdist"
+    GIT = "git"  # the upstream repository at the release's commit
+    BOTH = "both"  # builds from git, and checks the sdist against the tagged tree
+
+
+class SourceEvidence(enum.Enum):
+    """What named the repository or the commit, strongest first."""
+
+    ATTESTATION = "attestation"  # PEP 740 provenance: the signing certificate's extensions
+    USER = "user"  # --repo / --ref on the command line
+    PROJECT_URL = "project-url"  # Source/Repository/Homepage URL on a known forge
+    TAG = "tag"  # a tag matching the version, resolved to a commit
+
+
+@dataclass(frozen=True)
+class SourceRevision:
+    """The upstream commit a release is checked against, and the evidence that named it."""
+
+    repo_url: str
+    commit: str  # the commit actually checked out (40 hex)
+    ref: str | None  # e.g. "refs/tags/v1.2.3"; None when only a commit is known
+    repo_evidence: SourceEvidence
+    commit_evidence: SourceEvidence
+    # What else was learned or could not be checked (e.g. the attestation's signature).
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ProvenanceCheck:
+    """The source checks that need no build: wheel vs sdist, and sdist vs the tagged tree.
+
+    ``findings`` are Divergences of the source layer; an unexplained one is a file a reviewer
+    must look at (Python code in the wheel that is not the sdist's, a file in the sdist that is
+    not in git).
+    """
+
+    wheel: str  # the wheel's filename
+    sdist: str | None
+    python_files: int  # Python source files in the wheel
+    traced: int  # ... byte-identical to their sdist counterpart
+    findings: tuple[Divergence, ...] = ()
+    revision: SourceRevision | None = None
+    sdist_files: int | None = None  # files in the sdist compared with the tree (None: not done)
+    sdist_matched: int | None = None  # ... byte-identical at the same path
+    notes: tuple[str, ...] = ()
+
+    @property
+    def unexplained(self) -> tuple[Divergence, ...]:
+        return tuple(d for d in self.findings if not d.explained)
 
 
 @dataclass(frozen=True)
@@ -356,6 +444,9 @@ class Report:
     build: BuildResult | None = None
     # Findings outside the comparison (e.g. a local wheel whose hash the index does not know).
     notes: tuple[str, ...] = ()
+    # The source checks needing no build, and which source the rebuild used (None: no build).
+    provenance: ProvenanceCheck | None = None
+    source: SourceKind | None = None
 
     @property
     def exit_code(self) -> int:

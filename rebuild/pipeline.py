@@ -25,8 +25,10 @@ from rebuild.models import (
     BuildLimits,
     Failure,
     Plan,
+    ProvenanceCheck,
     Release,
     Report,
+    SourceKind,
     Target,
     Verdict,
     WheelSelector,
@@ -78,6 +80,11 @@ class CheckOptions:
     keep_workdir: bool = False
     keep_container: bool = False
     limits: BuildLimits = field(default_factory=BuildLimits)
+    # What to rebuild from (see rebuild.sources.provenance.prepare_source), and the repository
+    # and ref when they cannot be located from the release.
+    source: SourceKind = SourceKind.SDIST
+    repo: str | None = None
+    ref: str | None = None
 
 
 def _failed(
@@ -160,23 +167,34 @@ def check(
     notes: list[str] = []
     results = results_dir(cache_root, target)
     log_path = results / "build.log"
+    from rebuild.sources.provenance import prepare_source
+
+    provenance_check: ProvenanceCheck | None = None
     try:
         progress("resolving")
         index = IndexClient(choose_index_url(options.index_url))
         if options.wheel is not None:
             selector = WheelSelector(filename=options.wheel.name)
         release = index.resolve(target, selector)
-        if release.sdist is None:
-            raise ResolveError(
-                f"{target} has no sdist on {release.index_url}: there is no source to rebuild",
-                hint="a rebuild from the tagged commit needs `--source git` (not yet available)",
-            )
         progress("downloading")
         published, upload_time = _published_wheel(release, options, cache, notes)
-        sdist = cache.fetch(release.sdist)
+        # The source to build (the sdist, or the tagged tree packed like one) and the source
+        # checks that need no build: the wheel traced to the sdist, the sdist to the tag.
+        prepared = prepare_source(
+            release,
+            published,
+            options.source,
+            cache=cache,
+            results=results,
+            repo=options.repo,
+            ref=options.ref,
+            progress=progress,
+        )
+        provenance_check, sdist = prepared.provenance, prepared.archive
         progress("planning")
         images = {s.name: s.python for s in (load_spec(n) for n in spec_names())}
         plan = plan_build(published.path, upload_time=upload_time, images=images)
+        plan = replace(plan, environment=(*plan.environment, *prepared.environment))
         with _workdir(cache_root, target, keep=options.keep_workdir) as workdir:
             progress("preparing the build environment")
             inputs = prepare_inputs(
@@ -202,7 +220,7 @@ def check(
         progress("comparing")
         comparison = compare_wheels(published.path, rebuilt)
     except RebuildError as e:
-        return _failed(
+        failed = _failed(
             e,
             target=target,
             release=release,
@@ -210,16 +228,92 @@ def check(
             log_path=log_path if log_path.exists() else None,
             notes=tuple(notes),
         )
+        return replace(failed, provenance=provenance_check)
+    verdict = comparison.verdict
+    matches = verdict in (Verdict.REPRODUCIBLE, Verdict.EQUIVALENT)
+    if matches and provenance_check is not None and provenance_check.unexplained:
+        # The rebuild matches, but its source does not: the wheel is not what upstream tagged.
+        verdict = Verdict.DIVERGENT
+        notes.append(
+            f"divergent: the rebuild matches, but the source checks found "
+            f"{len(provenance_check.unexplained)} unexplained finding(s)"
+        )
     return Report(
         tool_version=__version__,
         created=datetime.now(UTC),
-        verdict=comparison.verdict,
+        verdict=verdict,
         target=target,
         release=release,
         comparison=comparison,
         plan=plan,
         build=build,
         notes=tuple(notes),
+        provenance=provenance_check,
+        source=SourceKind.GIT if options.source is SourceKind.GIT else SourceKind.SDIST,
+    )
+
+
+@dataclass(frozen=True)
+class ProvenanceOptions:
+    """How to run `rebuild provenance`: no build, only the source checks."""
+
+    index_url: str | None = None
+    wheel: Path | None = None
+    cache_dir: Path | None = None
+    repo: str | None = None
+    ref: str | None = None
+    git: bool = True  # also compare the sdist with the repository, when it can be located
+
+
+def provenance(
+    target: Target,
+    selector: WheelSelector,
+    options: ProvenanceOptions = ProvenanceOptions(),
+    *,
+    progress: Progress = _quiet,
+) -> Report:
+    """Trace the wheel's Python files to the sdist, and the sdist to the tagged tree; no build.
+
+    The verdict is ``equivalent`` when every finding is explained, ``divergent`` otherwise.
+    Never raises a RebuildError (a failure becomes a ``failed`` report). Without ``--repo``, a
+    repository that cannot be located or reached is a note, not a failure.
+    """
+    from rebuild.sources.provenance import GitCheck, verify_provenance
+
+    cache = Cache(options.cache_dir or default_cache_dir())
+    release: Release | None = None
+    notes: list[str] = []
+    try:
+        progress("resolving")
+        index = IndexClient(choose_index_url(options.index_url))
+        if options.wheel is not None:
+            selector = WheelSelector(filename=options.wheel.name)
+        release = index.resolve(target, selector)
+        progress("downloading")
+        wheel_options = CheckOptions(wheel=options.wheel)
+        published, _upload_time = _published_wheel(release, wheel_options, cache, notes)
+        git = GitCheck.OFF
+        if options.git:
+            git = GitCheck.REQUIRED if options.repo or options.ref else GitCheck.BEST_EFFORT
+        checked = verify_provenance(
+            release,
+            published,
+            cache=cache,
+            git=git,
+            repo=options.repo,
+            ref=options.ref,
+            progress=progress,
+        )
+    except RebuildError as e:
+        return _failed(e, target=target, release=release, plan=None, notes=tuple(notes))
+    return Report(
+        tool_version=__version__,
+        created=datetime.now(UTC),
+        verdict=Verdict.DIVERGENT if checked.unexplained else Verdict.EQUIVALENT,
+        target=target,
+        release=release,
+        notes=tuple(notes),
+        provenance=checked,
     )
 
 

@@ -13,6 +13,7 @@ import calendar
 import re
 import stat
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -70,6 +71,8 @@ class WheelEvidence:
     root_is_purelib: bool | None
     timestamps: Counter[tuple[int, int, int, int, int, int]]
     file_modes: Counter[int]
+    wheel_tags: tuple[str, ...] = ()  # the WHEEL file's Tag: lines
+    libs_dirs: tuple[str, ...] = ()  # top-level `<pkg>.libs/` directories (auditwheel's grafts)
 
 
 def read_evidence(wheel: Path) -> WheelEvidence:
@@ -93,17 +96,35 @@ def read_evidence(wheel: Path) -> WheelEvidence:
             if wheel_info[0].file_size > MAX_WHEEL_FILE:
                 raise ArchiveError(f"{wheel.name}: its WHEEL file is implausibly large")
             text = zf.read(wheel_info[0]).decode("utf-8", errors="replace")
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
+    # A damaged member surfaces from its codec, or as an unknown method or a bad header value.
+    except (
+        zipfile.BadZipFile,
+        OSError,
+        EOFError,
+        zlib.error,
+        NotImplementedError,
+        ValueError,
+    ) as e:
         raise ArchiveError(f"{wheel.name} cannot be read as a zip: {e}") from e
     headers = HeaderParser().parsestr(text)
     purelib = headers.get("Root-Is-Purelib")
-    files = [i for i in infos if not i.is_dir()]
+    files = [i for i in infos if not i.filename.endswith("/")]  # is_dir() fails on ""
     return WheelEvidence(
         tags=tags,
         generator=(headers.get("Generator") or "").strip() or None,
         root_is_purelib=None if purelib is None else purelib.strip().lower() == "true",
         timestamps=Counter(i.date_time for i in files),
         file_modes=Counter(stat.S_IMODE(i.external_attr >> 16) for i in files),
+        wheel_tags=tuple(t.strip() for t in headers.get_all("Tag") or ()),
+        libs_dirs=tuple(
+            sorted(
+                {
+                    top
+                    for top, sep, _ in (i.filename.partition("/") for i in infos)
+                    if sep and top.endswith(".libs")
+                }
+            )
+        ),
     )
 
 
@@ -141,6 +162,57 @@ def umask_from_modes(modes: Counter[int]) -> str | None:
     # Regular files are created 0666 minus the umask (executables 0777 minus it).
     base = 0o777 if common & 0o111 else 0o666
     return f"{(base & ~common) & 0o777:03o}"
+
+
+# PEP 600 names of the legacy manylinux tags (PEPs 513, 571, 599): auditwheel accepts both.
+_LEGACY_POLICIES = {"manylinux1": (2, 5), "manylinux2010": (2, 12), "manylinux2014": (2, 17)}
+_POLICY = re.compile(
+    r"^(?P<family>manylinux|musllinux)_(?P<major>\d+)_(?P<minor>\d+)_(?P<arch>\w+)$"
+)
+_LEGACY_POLICY = re.compile(r"^(?P<legacy>manylinux(?:1|2010|2014))_(?P<arch>\w+)$")
+# Backends that audit and tag the wheel themselves: nothing ran auditwheel after them.
+_SELF_REPAIRING = frozenset({"maturin"})
+
+
+def _policy(platform: str) -> tuple[str, int, int, str] | None:
+    """``manylinux2014_x86_64`` -> ``("manylinux", 2, 17, "x86_64")``; None for other platforms."""
+    legacy = _LEGACY_POLICY.match(platform)
+    if legacy is not None:
+        major, minor = _LEGACY_POLICIES[legacy["legacy"]]
+        return "manylinux", major, minor, legacy["arch"]
+    policy = _POLICY.match(platform)
+    if policy is None:
+        return None
+    return policy["family"], int(policy["major"]), int(policy["minor"]), policy["arch"]
+
+
+def repair_platform(evidence: WheelEvidence, backend: str | None) -> tuple[str | None, str]:
+    """The ``--plat`` auditwheel repaired the published wheel for, and the evidence for it.
+
+    A manylinux/musllinux tag (in the filename or the WHEEL ``Tag:`` lines) is what auditwheel
+    writes; ``<pkg>.libs/`` is where it grafts libraries. Of several policies the wheel claims,
+    the most compatible one is what auditwheel was asked for (it adds the aliases). Returns
+    ``(None, why not)`` when there is nothing to replay.
+    """
+    platforms = {t.platform for t in evidence.tags}
+    for line in evidence.wheel_tags:
+        platforms.add(line.rsplit("-", 1)[-1])
+    policies = sorted(p for p in map(_policy, platforms) if p is not None)
+    libs = ", ".join(f"{d}/" for d in evidence.libs_dirs)
+    if not policies:
+        if libs:
+            return None, f"{libs} in the wheel, but no manylinux/musllinux tag says for what"
+        return None, "no manylinux/musllinux tag"
+    if backend in _SELF_REPAIRING:
+        return None, f"{backend} audits and tags the wheel itself"
+    family, major, minor, arch = min(policies, key=lambda p: (p[1], p[2]))
+    tags = ", ".join(sorted(p for p in platforms if _policy(p) is not None))
+    where = f"platform tags {tags}"
+    if evidence.wheel_tags:
+        where += " (filename and WHEEL Tag: lines)"
+    if libs:
+        where += f"; {libs} in the wheel"
+    return f"{family}_{major}_{minor}_{arch}", where
 
 
 def python_for(tags: frozenset[Tag], images: Mapping[str, str]) -> tuple[str, str]:
@@ -191,6 +263,23 @@ def plan_build(
         ("backend", f"WHEEL Generator: {evidence.generator}" if evidence.generator else "unknown"),
     ]
     notes: list[str] = []
+    manylinux = sorted({t.platform for t in evidence.tags if t.platform.startswith("manylinux")})
+    if manylinux:
+        notes.append(
+            f"the published wheel ({', '.join(manylinux)}) was built in a manylinux image, "
+            f"which this machine cannot use: rebuilt in {image} instead, so a toolchain "
+            "divergence in compiled extensions is expected (and attributed)"
+        )
+    repair, repair_evidence = repair_platform(evidence, backend)
+    if repair is not None:
+        origins.append(("repair", repair_evidence))
+        notes.append(
+            f"the published wheel was repaired by auditwheel: `auditwheel repair --plat {repair}`"
+            " is replayed after the build (auditwheel as of the upload time); if it refuses, "
+            "the unrepaired wheel is compared and the build says why"
+        )
+    elif evidence.libs_dirs:
+        notes.append(f"auditwheel repair not replayed: {repair_evidence}")
     if evidence.generator is None:
         notes.append("the WHEEL file names no Generator: the backend version is time-warped only")
     elif backend is None:
@@ -225,4 +314,5 @@ def plan_build(
         environment=tuple(environment),
         origins=tuple(origins),
         notes=tuple(notes),
+        repair=repair,
     )

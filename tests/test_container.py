@@ -7,14 +7,12 @@ offline, by debootstrap). After every one of them no container with rebuild's la
 from __future__ import annotations
 
 import _thread
-import shutil
-import subprocess
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import leftover_containers
 
 from rebuild import container
 from rebuild.container import SandboxSpec, run_sandboxed
@@ -25,27 +23,6 @@ from rebuild.images import ensure_image
 @pytest.fixture(scope="module")
 def image() -> str:
     return ensure_image("bookworm-py311").tag
-
-
-def _labelled_containers() -> list[str]:
-    """Containers carrying rebuild's label, as the docker CLI (not our wrapper) sees them."""
-    docker = shutil.which("docker")
-    if docker is None:
-        return container.leftover_containers()
-    listed = subprocess.run(
-        [docker, "ps", "-aq", "--filter", "label=org.rebuild"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return listed.stdout.split()
-
-
-@pytest.fixture(autouse=True)
-def _no_leftover_containers(request: pytest.FixtureRequest) -> Iterator[None]:
-    yield
-    if request.node.get_closest_marker("docker") is not None:
-        assert _labelled_containers() == []
 
 
 def sh(image: str, script: str, **options: Any) -> SandboxSpec:
@@ -164,7 +141,7 @@ def test_interrupt_from_on_log_removes_the_container(image: str) -> None:
 
     with pytest.raises(KeyboardInterrupt):
         run_sandboxed(sh(image, "echo started; sleep 600"), on_log=interrupt)
-    assert _labelled_containers() == []
+    assert leftover_containers() == []
 
 
 @pytest.mark.docker
@@ -176,7 +153,7 @@ def test_interrupt_of_the_main_thread_removes_the_container(image: str) -> None:
             run_sandboxed(sh(image, "sleep 600"))
     finally:
         timer.cancel()
-    assert _labelled_containers() == []
+    assert leftover_containers() == []
 
 
 @pytest.mark.docker

@@ -64,7 +64,9 @@ def test_the_repository_image_spec_is_valid_and_pinned() -> None:
     assert spec.python == "3.11"
     assert spec.platforms == ("linux_x86_64",)
     assert spec.directory == REPO_CONTAINERS / "bookworm-py311"
-    assert {"python3", "python3-dev", "python3-venv", "gcc", "g++", "make"} == set(spec.include)
+    assert {"python3", "python3-dev", "python3-venv", "gcc", "g++", "make", "patchelf"} == set(
+        spec.include
+    )
     locked = images.read_lock(spec)
     assert locked is not None
     assert images.manifest_sha256(locked) == spec.pinned_manifest_sha256

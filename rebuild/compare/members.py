@@ -174,6 +174,14 @@ def _blob(wheel: HashedWheel, entry: Entry) -> MemberBlob:
 def _one_side(wheel: HashedWheel, key: MemberKey, label: str, side: Side) -> Divergence:
     digest = wheel.digests[key]
     described = f"{digest.size:,} bytes, sha256 {digest.sha256.hex()}"
+    if key[0].endswith("/") and digest.size == 0:
+        # An empty directory entry installs nothing: installers make directories from paths.
+        return Divergence(
+            kind=DivergenceKind.DIRECTORY_ENTRY,
+            summary=f"directory entry only in the {side.value} wheel",
+            member=label,
+            side=side,
+        )
     return Divergence(
         kind=(
             DivergenceKind.ONLY_PUBLISHED if side is Side.PUBLISHED else DivergenceKind.ONLY_REBUILT

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from rebuild.models import Divergence, DivergenceKind
+from rebuild.models import Divergence, DivergenceKind, Side
 
 # Member-layer kinds that are a member's own divergence (not a consequence recorded elsewhere).
 _OWN = frozenset(
@@ -34,11 +34,22 @@ class RuleContext:
     """What rules may know beyond the divergence at hand."""
 
     changed_members: frozenset[str]  # members with a divergence of their own
+    # The published wheel's manylinux tag against the rebuild's plain linux one: not repaired.
+    repair_not_replayed: bool = False
+    # (side, library) of each library grafted by auditwheel and found on one side only.
+    grafted: frozenset[tuple[Side, tuple[str, str]]] = frozenset()
 
     @classmethod
     def of(cls, divergences: Iterable[Divergence]) -> RuleContext:
+        divergences = list(divergences)
         return cls(
-            frozenset(d.member for d in divergences if d.kind in _OWN and d.member is not None)
+            frozenset(d.member for d in divergences if d.kind in _OWN and d.member is not None),
+            any(_unrepaired_tags(d) for d in divergences),
+            frozenset(
+                (d.side, lib)
+                for d in divergences
+                if d.kind in _ONE_SIDE and (lib := _grafted_library(d.member)) is not None
+            ),
         )
 
 
@@ -83,12 +94,68 @@ def _follows_member(d: Divergence, context: RuleContext) -> bool:
     return d.member in context.changed_members
 
 
+_ONE_SIDE = frozenset({DivergenceKind.ONLY_PUBLISHED, DivergenceKind.ONLY_REBUILT})
+_REPAIRED_PLATFORM = ("manylinux", "musllinux")
+
+
+def _unrepaired_tags(d: Divergence) -> bool:
+    """A WHEEL ``Tag`` divergence: manylinux/musllinux published, only ``linux_*`` rebuilt."""
+    if not (d.member or "").endswith(".dist-info/WHEEL") or not d.summary.startswith("WHEEL Tag"):
+        return False
+    lines = d.detail.splitlines()
+    removed = [line[2:].rsplit("-", 1) for line in lines if line.startswith("- ")]
+    added = [line[2:].rsplit("-", 1) for line in lines if line.startswith("+ ")]
+    return (
+        bool(removed and added)
+        and all(len(t) == 2 and t[1].startswith(_REPAIRED_PLATFORM) for t in removed)
+        and all(len(t) == 2 and t[1].startswith("linux_") for t in added)
+        and {t[0] for t in removed} == {t[0] for t in added}
+    )
+
+
+def _grafted_library(member: str | None) -> tuple[str, str] | None:
+    """``pkg.libs/libgfortran-040039e1.so.5.0.0`` -> ``("libgfortran", "so.5.0.0")``.
+
+    auditwheel names a grafted library after the original with a hash of its contents.
+    """
+    top, _, name = (member or "").partition("/")
+    if not top.endswith(".libs") or not name or "/" in name:
+        return None
+    stem, dot, suffix = name.partition(".")
+    base, dash, _ = stem.rpartition("-")
+    if not dot or not dash or not suffix.startswith("so"):
+        return None
+    return base, suffix
+
+
+def _wheel_tag_not_repaired(d: Divergence, _: RuleContext) -> bool:
+    return _unrepaired_tags(d)
+
+
+def _grafted_not_repaired(d: Divergence, context: RuleContext) -> bool:
+    return (
+        context.repair_not_replayed
+        and d.side is Side.PUBLISHED
+        and _grafted_library(d.member) is not None
+    )
+
+
+def _grafted_both_sides(d: Divergence, context: RuleContext) -> bool:
+    lib = _grafted_library(d.member)
+    other = Side.REBUILT if d.side is Side.PUBLISHED else Side.PUBLISHED
+    return lib is not None and (other, lib) in context.grafted
+
+
 def _about_entries(d: Divergence, _: RuleContext) -> bool:
     # Without a member it is the catch-all for bytes no compared field accounts for.
     return d.member is not None
 
 
 _CONTAINER_ONLY = "zip container only: the installed files are the same"
+_NOT_REPAIRED = (
+    "auditwheel repair not replayable here: the published wheel was repaired by auditwheel, "
+    "the rebuild could not be (the build's repair outcome says why)"
+)
 
 RULES: tuple[Rule, ...] = (
     Rule(
@@ -116,6 +183,31 @@ RULES: tuple[Rule, ...] = (
             }
         ),
         _CONTAINER_ONLY,
+    ),
+    Rule(
+        "container-directory-entry",
+        frozenset({DivergenceKind.DIRECTORY_ENTRY}),
+        _CONTAINER_ONLY + " (an empty directory entry; installers create directories from "
+        "the files' paths)",
+    ),
+    Rule(
+        "auditwheel-not-replayed",
+        frozenset({DivergenceKind.METADATA_FIELD}),
+        _NOT_REPAIRED + "; the rebuild keeps its build's linux tag",
+        _wheel_tag_not_repaired,
+    ),
+    Rule(
+        "auditwheel-graft-not-replayed",
+        frozenset({DivergenceKind.ONLY_PUBLISHED}),
+        _NOT_REPAIRED + "; {member} is a library it grafted from the publisher's build image",
+        _grafted_not_repaired,
+    ),
+    Rule(
+        "auditwheel-graft",
+        _ONE_SIDE,
+        "a library auditwheel grafted from each build image's own copy: its name carries a "
+        "hash of its contents, which differ between images",
+        _grafted_both_sides,
     ),
     Rule(
         "record-follows-member",

@@ -20,6 +20,7 @@ from rebuild.models import (
     Comparison,
     Divergence,
     Layer,
+    ProvenanceCheck,
     Release,
     Report,
     Verdict,
@@ -183,12 +184,47 @@ def release_renderables(release: Release) -> list[RenderableType]:
     return parts
 
 
+PROVENANCE_MEANING: dict[Verdict, str] = {
+    Verdict.EQUIVALENT: "no build: every file checked is its source's, or explained",
+    Verdict.DIVERGENT: "no build: a published file is not its source's, unexplained",
+}
+
+
+def provenance_renderables(check: ProvenanceCheck) -> list[RenderableType]:
+    """The source checks: the wheel traced to the sdist, the sdist to the tagged tree."""
+    lines = [
+        f"\n[bold underline]Source[/]\nwheel → sdist  {check.traced} of {check.python_files} "
+        f"Python files of {safe(check.wheel)} byte-identical in {safe(check.sdist or 'no sdist')}"
+    ]
+    revision = check.revision
+    if revision is not None:
+        lines.append(
+            f"repository     {safe(revision.repo_url)} ({revision.repo_evidence.value})\n"
+            f"commit         {revision.commit} {safe(revision.ref or '')} "
+            f"({revision.commit_evidence.value})"
+        )
+        lines += [f"  [dim]{safe(note)}[/]" for note in revision.notes]
+    if check.sdist_files is not None:
+        lines.append(
+            f"sdist → git    {check.sdist_matched} of {check.sdist_files} files of the sdist "
+            "byte-identical at the commit"
+        )
+    lines += [f"[dim]note: {safe(note)}[/]" for note in check.notes]
+    parts: list[RenderableType] = [Text.from_markup("\n".join(lines))]
+    unexplained = [d for d in check.findings if not d.explained]
+    explained = [d for d in check.findings if d.explained]
+    parts += _section("Source, unexplained: review these", unexplained, diffs=True, limit=30)
+    parts += _section("Source, explained", explained, diffs=False, limit=20)
+    return parts
+
+
 def report_renderable(report: Report) -> RenderableType:
     verdict = report.verdict
     title = safe(str(report.target)) if report.target else "compare"
-    header = Text.from_markup(
-        f"[{VERDICT_STYLE[verdict]}]{verdict.value.upper()}[/] — {VERDICT_MEANING[verdict]}"
-    )
+    meaning = VERDICT_MEANING[verdict]
+    if report.provenance is not None and report.comparison is None and report.failure is None:
+        meaning = PROVENANCE_MEANING.get(verdict, meaning)  # no rebuild: the source checks'
+    header = Text.from_markup(f"[{VERDICT_STYLE[verdict]}]{verdict.value.upper()}[/] — {meaning}")
     parts: list[RenderableType] = [header]
     if report.failure is not None:
         f = report.failure
@@ -201,7 +237,43 @@ def report_renderable(report: Report) -> RenderableType:
             parts.append(Text.from_markup(f"full log: {safe(str(f.log_path))}"))
     if report.comparison is not None:
         parts += comparison_renderables(report.comparison)
+    if report.provenance is not None:
+        parts += provenance_renderables(report.provenance)
+    parts += build_renderables(report)
     return Group(Rule(f"rebuild · {title}", align="left"), *parts)
+
+
+def build_renderables(report: Report) -> list[RenderableType]:
+    """The effective recipe and what the build used: enough for a reviewer to replay it."""
+    lines = [f"[bold yellow]note:[/] {safe(note)}" for note in report.notes]
+    plan, build = report.plan, report.build
+    if plan is not None:
+        pins = ", ".join(plan.backend_pins) or "none"
+        lines += [
+            "\n[bold underline]How it was rebuilt[/]",
+            f"backend        {safe(plan.backend or 'unknown')} "
+            f"(Generator: {safe(plan.generator or 'none')}; pinned {safe(pins)})",
+            f"resolved as of {plan.exclude_newer.isoformat() if plan.exclude_newer else 'today'}"
+            f" · SOURCE_DATE_EPOCH {plan.source_date_epoch or 'unset'} · umask {plan.umask}",
+        ]
+        lines += [f"  [dim]{safe(note)}[/]" for note in plan.notes]
+    if build is not None:
+        image = build.image
+        lines += [
+            f"image          {safe(image.tag)} {image.image_id} ({safe(image.obtained)}, "
+            f"{image.packages} packages, Python {safe(image.python)})",
+            f"requirements   {safe(', '.join(build.requirements) or 'none')}",
+            f"sandbox        network {safe(build.network)} · {build.duration_s:.1f} s · "
+            f"log {safe(str(build.log_path))}",
+        ]
+        lines += [f"  [yellow]image drift[/] {safe(d)}" for d in image.drift]
+        if build.repair is not None:
+            repair = build.repair
+            lines.append(
+                f"repair         auditwheel repair --plat {safe(repair.platform)}: "
+                + ("replayed" if repair.replayed else f"[yellow]refused[/] ({safe(repair.reason)})")
+            )
+    return [Text.from_markup("\n".join(lines))] if lines else []
 
 
 def print_report(report: Report, console: Console) -> None:

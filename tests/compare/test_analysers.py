@@ -16,6 +16,7 @@ from rebuild.compare.analysers import (
     analyser_for,
     text,
 )
+from rebuild.compare.analysers.elf import ElfAnalyser
 from rebuild.compare.analysers.metadata import MetadataAnalyser
 from rebuild.compare.analysers.text import TextAnalyser, describe_change
 from rebuild.compare.members import classify
@@ -69,16 +70,18 @@ def test_classify() -> None:
 def test_analyser_lookup() -> None:
     assert isinstance(analyser_for(MemberKind.PYTHON, DEFAULT_ANALYSERS), TextAnalyser)
     assert isinstance(analyser_for(MemberKind.RECORD, DEFAULT_ANALYSERS), MetadataAnalyser)
-    assert analyser_for(MemberKind.ELF, DEFAULT_ANALYSERS) is None
+    assert isinstance(analyser_for(MemberKind.ELF, DEFAULT_ANALYSERS), ElfAnalyser)
+    assert analyser_for(MemberKind.BINARY, DEFAULT_ANALYSERS) is None
 
 
 def test_binary_member_is_unanalysed(tmp_path: Path) -> None:
-    result = compare_change(tmp_path, "demo/_x.so", ELF, ELF + b"\x01")
+    blob = bytes(range(256)) * 2  # not text, not ELF: no analyser has this kind
+    result = compare_change(tmp_path, "demo/data.bin", blob, blob + b"\x01")
     assert result.verdict is Verdict.DIVERGENT
-    assert result.unanalysed == ("demo/_x.so (elf)",)
-    [row] = member_rows(result, "demo/_x.so")
+    assert result.unanalysed == ("demo/data.bin (binary)",)
+    [row] = member_rows(result, "demo/data.bin")
     assert row.kind is DivergenceKind.CONTENT
-    assert row.summary == "elf content differs: size 64 -> 65 bytes (+1); not analysed further"
+    assert row.summary == "binary content differs: size 512 -> 513 bytes (+1); not analysed further"
     assert row.published is not None and "sha256" in row.published
 
 

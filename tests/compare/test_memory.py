@@ -36,17 +36,21 @@ def test_a_large_member_is_compared_in_bounded_memory(tmp_path: Path) -> None:
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 < BIG
 
 
-def test_each_member_is_read_once_for_hashing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    opened: list[str] = []
+@pytest.fixture
+def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every member opened for reading, as "wheel:member", in order."""
+    seen: list[str] = []
     original = WheelArchive.open_member
 
     def counting(self: WheelArchive, entry: Entry) -> IO[bytes]:
-        opened.append(f"{self.path.name}:{entry.name}")
+        seen.append(f"{self.path.name}:{entry.name}")
         return original(self, entry)
 
     monkeypatch.setattr(WheelArchive, "open_member", counting)
+    return seen
+
+
+def test_each_member_is_read_once_for_hashing(tmp_path: Path, opened: list[str]) -> None:
     pub = make_wheel(tmp_path / "p.whl")
     # Stored differently (no compression): every member of both wheels is decompressed, once.
     reb = make_wheel(tmp_path / "r.whl", compression=zipfile.ZIP_STORED)
@@ -55,16 +59,8 @@ def test_each_member_is_read_once_for_hashing(
 
 
 def test_members_stored_identically_are_decompressed_once(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, opened: list[str]
 ) -> None:
-    opened: list[str] = []
-    original = WheelArchive.open_member
-
-    def counting(self: WheelArchive, entry: Entry) -> IO[bytes]:
-        opened.append(f"{self.path.name}:{entry.name}")
-        return original(self, entry)
-
-    monkeypatch.setattr(WheelArchive, "open_member", counting)
     pub = make_wheel(tmp_path / "p.whl")
     reb = make_wheel(
         tmp_path / "r.whl",

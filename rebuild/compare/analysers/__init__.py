@@ -59,7 +59,8 @@ class MemberBlob:
         data: bytes | None = None
         if self.size <= limit:
             with self.open() as stream:
-                data = stream.read(limit + 1)
+                # read(n) reserves n bytes up front: ask for the declared size, not the cap.
+                data = stream.read(self.size + 1)
             if len(data) > limit:
                 data = None
         self._cached = (limit, data)
@@ -113,13 +114,14 @@ def analyser_for(kind: MemberKind, analysers: Sequence[MemberAnalyser]) -> Membe
 
 def _defaults() -> tuple[MemberAnalyser, ...]:
     # Imported here: the implementations import this module for the interface.
+    from rebuild.compare.analysers.elf import ElfAnalyser
     from rebuild.compare.analysers.metadata import MetadataAnalyser
     from rebuild.compare.analysers.text import TextAnalyser
 
-    return (MetadataAnalyser(), TextAnalyser())
+    return (MetadataAnalyser(), TextAnalyser(), ElfAnalyser())
 
 
-# Binary and ELF members have no analyser yet: they fall back to sizes and hashes and are listed
+# Other binary members have no analyser yet: they fall back to sizes and hashes and are listed
 # as unanalysed (see rebuild.compare.analysers.binary).
 DEFAULT_ANALYSERS: tuple[MemberAnalyser, ...] = _defaults()
 

@@ -1,0 +1,449 @@
+"""Many releases in one run: read the input, verify each release, keep every result in the store.
+
+Each release is verified by :func:`rebuild.pipeline.check`, on an executor (here a local pool of
+``--jobs`` threads; builds run in containers, so threads spend their time waiting). Only the
+calling thread writes to the store, one transaction per release as soon as it finishes, so a run
+killed at any point keeps every result it finished and the next run does the rest: a release
+whose current result came from this tool version, with the same plan for the same published
+wheel, is not verified again unless ``force`` is set. Failed results are always retried.
+
+When the input names hashes, the wheel verified is one of them: the release's wheel is chosen
+among the files whose sha256 the lock lists, and a release none of whose wheels match fails
+rather than verifying a file nobody locked.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+from rebuild import __version__, pipeline
+from rebuild.errors import FetchError, RebuildError, UsageError
+from rebuild.fetch import Cache, default_cache_dir
+from rebuild.index import choose_wheel, selector_tags
+from rebuild.inputs import BatchInput, PinnedRelease
+from rebuild.models import (
+    BuildLimits,
+    DistKind,
+    Failure,
+    Release,
+    Report,
+    Verdict,
+    WheelSelector,
+)
+from rebuild.report import json as json_report
+from rebuild.store import Attention, Review, Store, StoredResult, build_review, plan_digest
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+# --- executors -------------------------------------------------------------------------------
+
+
+class Executor(Protocol):
+    """Where the releases of a batch are verified.
+
+    ``map_unordered`` calls ``work`` on every item and yields (item, result) pairs as they
+    finish, in any order, in the caller's thread. When the caller stops early (an interrupt),
+    no new item starts.
+    """
+
+    def map_unordered(
+        self, work: Callable[[T], R], items: Sequence[T]
+    ) -> Iterator[tuple[T, R]]: ...
+
+
+class LocalPool:
+    """``jobs`` verifications at once on this machine, each on its own thread."""
+
+    def __init__(self, jobs: int) -> None:
+        if jobs < 1:
+            raise UsageError(f"--jobs must be at least 1, not {jobs}")
+        self.jobs = jobs
+
+    def map_unordered(self, work: Callable[[T], R], items: Sequence[T]) -> Iterator[tuple[T, R]]:
+        pool = ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="rebuild-batch")
+        try:
+            futures: dict[Future[R], T] = {pool.submit(work, item): item for item in items}
+            for future in as_completed(futures):
+                yield futures[future], future.result()
+        finally:
+            # Builds already running finish (each within its timeout) so that their containers
+            # are removed the normal way; those not started never start.
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+# --- events for a progress display -------------------------------------------------------------
+
+
+class EventKind(enum.Enum):
+    STARTED = "started"
+    FINISHED = "finished"
+
+
+@dataclass(frozen=True)
+class BatchEvent:
+    kind: EventKind
+    release: PinnedRelease
+    verdict: Verdict | None = None
+    reused: bool = False
+    unexplained: int = 0
+
+
+OnEvent = Callable[[BatchEvent], None]
+
+
+def _ignore(_: BatchEvent) -> None:
+    return None
+
+
+# --- one release -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    jobs: int = 1
+    force: bool = False
+    timeout_s: float = BuildLimits.timeout_s  # each release's build
+    index_url: str | None = None  # overrides the index each input line names
+    cache_dir: Path | None = None
+    selector: WheelSelector = field(default_factory=WheelSelector)
+
+
+@dataclass(frozen=True)
+class _Work:
+    """What a worker hands back: a new report to record, or an earlier result to reuse."""
+
+    report: Report | None
+    reused: StoredResult | None
+    seconds: float
+    timings: tuple[tuple[str, float], ...] = ()
+
+
+# pipeline.check's progress messages that open a stage, and the stage's name in the store.
+_STAGES = (
+    ("resolving", "resolve"),
+    ("downloading", "fetch"),
+    ("planning", "plan"),
+    ("preparing the build environment", "prepare"),
+    ("building in ", "build"),
+    ("comparing", "compare"),
+)
+
+
+class _StageClock:
+    """Turns check's progress messages into per-stage timings."""
+
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.marks: list[tuple[str, float]] = [("batch", self.start)]
+
+    def __call__(self, message: str) -> None:
+        stage = next((s for prefix, s in _STAGES if message.startswith(prefix)), None)
+        # Only the stage openings; the build's own messages ("resolving build requirements")
+        # follow "preparing" and are part of it.
+        if stage is not None and stage not in (m[0] for m in self.marks):
+            self.marks.append((stage, time.monotonic()))
+
+    def mark(self, stage: str) -> None:
+        self.marks.append((stage, time.monotonic()))
+
+    def timings(self) -> tuple[tuple[str, float], ...]:
+        end = time.monotonic()
+        bounds = [*(t for _, t in self.marks[1:]), end]
+        spans = [(stage, round(b - t, 3)) for (stage, t), b in zip(self.marks, bounds, strict=True)]
+        return (*spans, ("total", round(end - self.start, 3)))
+
+
+def _failed(release: PinnedRelease, error: RebuildError, resolved: Release | None) -> Report:
+    return Report(
+        tool_version=__version__,
+        created=datetime.now(UTC),
+        verdict=Verdict.FAILED,
+        target=release.target,
+        release=resolved,
+        failure=Failure(
+            stage=error.stage, message=error.message, hint=error.hint, exit_code=error.exit_code
+        ),
+    )
+
+
+def locked_selector(resolved: Release, pinned: PinnedRelease, base: WheelSelector) -> WheelSelector:
+    """The selector naming the wheel the lock pins: one whose sha256 the input lists."""
+    locked = [f for f in resolved.files if f.kind is DistKind.WHEEL and f.sha256 in pinned.hashes]
+    if not locked:
+        raise FetchError(
+            f"no wheel of {pinned.target} on {resolved.index_url} has a sha256 that "
+            f"{pinned.origin} names",
+            hint="the lock was written against other files (another index, or files replaced "
+            "since): a person should find out which",
+        )
+    if resolved.wheel in locked:
+        chosen = resolved.wheel
+    else:
+        # The lock was made for another platform: take its best fit for this one, else any.
+        chosen = choose_wheel(locked, selector_tags(base)) or min(locked, key=lambda f: f.filename)
+    return replace(base, filename=chosen.filename)
+
+
+def _honour_hashes(report: Report, pinned: PinnedRelease) -> Report:
+    """Hold a finished check to the lock: the wheel verified must be one the lock names."""
+    if not pinned.hashes or report.release is None:
+        return report
+    wheel, sdist = report.release.wheel, report.release.sdist
+    if wheel is not None and wheel.sha256 not in pinned.hashes:
+        error = FetchError(
+            f"the wheel verified ({wheel.filename}) is not one {pinned.origin} names: its files "
+            "changed on the index during the check",
+            hint="run the batch again; if it persists, a person should look",
+        )
+        return _failed(pinned, error, report.release)
+    if sdist is not None and sdist.sha256 not in pinned.hashes:
+        note = f"the sdist rebuilt ({sdist.filename}) is not among the hashes {pinned.origin} names"
+        return replace(report, notes=(*report.notes, note))
+    return report
+
+
+class _Verifier:
+    """The work one release needs, run on an executor's thread; touches no store."""
+
+    def __init__(
+        self,
+        options: BatchOptions,
+        previous: dict[str, StoredResult],
+        on_event: OnEvent,
+    ) -> None:
+        self.options = options
+        self.previous = previous
+        self.on_event = on_event
+        self.cache_dir = options.cache_dir or default_cache_dir()
+
+    def __call__(self, pinned: PinnedRelease) -> _Work:
+        clock = _StageClock()
+        self.on_event(BatchEvent(EventKind.STARTED, pinned))
+        index_url = self.options.index_url or pinned.index_url
+        selector = self.options.selector
+        resolved: Release | None = None
+        try:
+            if pinned.hashes:
+                resolved = pipeline.resolve(pinned.target, selector, index_url=index_url)
+                selector = locked_selector(resolved, pinned, selector)
+            previous = self.previous.get(str(pinned.target))
+            if previous is not None and _reusable(previous):
+                resolved = pipeline.resolve(pinned.target, selector, index_url=index_url)
+                if self._same_plan(resolved, previous):
+                    return _Work(None, previous, time.monotonic() - clock.start)
+        except RebuildError as e:
+            report = _failed(pinned, e, resolved)
+            return _Work(report, None, time.monotonic() - clock.start, clock.timings())
+        clock.mark("setup")
+        report = pipeline.check(
+            pinned.target,
+            selector,
+            pipeline.CheckOptions(
+                index_url=index_url,
+                cache_dir=self.options.cache_dir,
+                limits=BuildLimits(timeout_s=self.options.timeout_s),
+            ),
+            progress=clock,
+        )
+        report = _honour_hashes(report, pinned)
+        return _Work(report, None, time.monotonic() - clock.start, clock.timings())
+
+    def _same_plan(self, resolved: Release, previous: StoredResult) -> bool:
+        """Would a check now follow the plan the stored verdict was reached with?"""
+        from rebuild.images import load_spec, spec_names
+        from rebuild.plan import plan_build
+
+        wheel = resolved.wheel
+        if wheel is None or wheel.sha256 != previous.wheel_sha256:
+            return False
+        artifact = Cache(self.cache_dir).fetch(wheel)
+        images = {s.name: s.python for s in (load_spec(n) for n in spec_names())}
+        plan = plan_build(artifact.path, upload_time=wheel.upload_time, images=images)
+        return plan_digest(plan) == previous.plan_digest
+
+
+def _reusable(result: StoredResult) -> bool:
+    return (
+        result.tool_version == __version__
+        and result.verdict is not Verdict.FAILED
+        and result.plan_digest is not None
+    )
+
+
+# --- the batch -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    release: PinnedRelease
+    result_id: int
+    verdict: Verdict
+    unexplained: int
+    reused: bool
+    seconds: float
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    run_id: int
+    input: BatchInput
+    outcomes: tuple[Outcome, ...]
+    review: Review  # this batch's releases, ranked, regressions first
+    killed_runs: tuple[int, ...] = ()  # earlier runs found killed (and now marked interrupted)
+    # Containers of ours in the engine when a killed run was found: what it may have left.
+    leftover_containers: int = 0
+    seconds: float = 0.0
+
+    @property
+    def exit_code(self) -> int:
+        return self.review.exit_code
+
+
+def report_path(cache_dir: Path, run_id: int, release: PinnedRelease) -> Path:
+    target = release.target
+    return cache_dir / "reports" / f"run-{run_id}" / f"{target.project}-{target.version}.json"
+
+
+def run_batch(
+    batch: BatchInput,
+    store: Store,
+    options: BatchOptions = BatchOptions(),
+    *,
+    executor: Executor | None = None,
+    on_event: OnEvent = _ignore,
+) -> BatchResult:
+    """Verify every release of ``batch`` and record each result in ``store`` as it finishes."""
+    started = time.monotonic()
+    executor = executor or LocalPool(options.jobs)
+    killed = tuple(r.id for r in store.runs() if r.killed)
+    for run_id in killed:
+        store.finish_run(run_id, interrupted=True)
+    leftovers = 0
+    if killed:
+        from rebuild.container import leftover_containers
+
+        # Counted, not removed: they may as well belong to a check running beside this batch.
+        leftovers = len(leftover_containers())
+    run_id = store.start_run(tool_version=__version__, input=str(batch.path), jobs=options.jobs)
+    previous: dict[str, StoredResult] = {}
+    if not options.force:
+        for pinned in batch.releases:
+            found = store.current(pinned.target.project, pinned.target.version)
+            if found is not None:
+                previous[str(pinned.target)] = found
+    lock = threading.Lock()
+
+    def emit(event: BatchEvent) -> None:
+        with lock:  # events come from worker threads; the display sees one at a time
+            on_event(event)
+
+    cache_dir = options.cache_dir or default_cache_dir()
+    outcomes: list[Outcome] = []
+    verifier = _Verifier(options, previous, emit)
+    try:
+        for pinned, work in executor.map_unordered(verifier, batch.releases):
+            outcomes.append(_record(store, run_id, pinned, work, cache_dir))
+            last = outcomes[-1]
+            emit(
+                BatchEvent(EventKind.FINISHED, pinned, last.verdict, last.reused, last.unexplained)
+            )
+    except BaseException:
+        store.finish_run(run_id, interrupted=True)
+        raise
+    store.finish_run(run_id)
+    keys = {(p.target.project, p.target.version) for p in batch.releases}
+    return BatchResult(
+        run_id=run_id,
+        input=batch,
+        outcomes=tuple(outcomes),
+        review=build_review(store.current_results(), only=keys),
+        killed_runs=killed,
+        leftover_containers=leftovers,
+        seconds=time.monotonic() - started,
+    )
+
+
+def _record(store: Store, run_id: int, pinned: PinnedRelease, work: _Work, cache: Path) -> Outcome:
+    if work.reused is not None:
+        store.reuse(run_id, work.reused.id)
+        return Outcome(
+            pinned, work.reused.id, work.reused.verdict, work.reused.unexplained, True, work.seconds
+        )
+    report = work.report
+    if report is None:  # a worker returns one or the other
+        raise RebuildError("a batch worker returned nothing (internal)")
+    # The report file first: a kill between the two leaves a stray file, never a store row
+    # pointing at nothing.
+    path = report_path(cache, run_id, pinned)
+    json_report.write(report, path)
+    result_id = store.record(
+        report, run_id=run_id, seconds=work.seconds, timings=work.timings, report_path=path
+    )
+    unexplained = len(report.comparison.unexplained) if report.comparison else 0
+    return Outcome(pinned, result_id, report.verdict, unexplained, False, work.seconds)
+
+
+# --- summaries for programs --------------------------------------------------------------------
+
+SUMMARY_SCHEMA_VERSION = 1
+
+
+def summary_document(review: Review, *, run: BatchResult | None = None) -> dict[str, Any]:
+    """The review as JSON-ready data, regressions first, with counts and the gate's exit code."""
+    entries = []
+    for entry in review.entries:
+        r = entry.result
+        entries.append(
+            {
+                "project": r.project,
+                "version": r.version,
+                "attention": entry.attention.value,
+                "verdict": r.verdict.value,
+                "unexplained": r.unexplained,
+                "divergences": r.divergences,
+                "regression": entry.regression.reason if entry.regression else None,
+                "previous_version": (
+                    entry.regression.previous_version if entry.regression else None
+                ),
+                "failure": (
+                    {"stage": r.failure_stage, "message": r.failure_message}
+                    if r.failure_stage
+                    else None
+                ),
+                "result_id": r.id,
+                "checked": r.created.isoformat(),
+                "tool_version": r.tool_version,
+                "wheel": r.wheel_filename,
+                "wheel_sha256": r.wheel_sha256,
+                "report": str(r.report_path) if r.report_path else None,
+                "log": str(r.log_path) if r.log_path else None,
+            }
+        )
+    document: dict[str, Any] = {
+        "schema_version": SUMMARY_SCHEMA_VERSION,
+        "exit_code": review.exit_code,
+        "counts": {a.value: review.count(a) for a in Attention},
+        "regressions": [e for e in entries if e["regression"] is not None],
+        "releases": entries,
+    }
+    if run is not None:
+        document["run"] = {
+            "id": run.run_id,
+            "input": str(run.input.path),
+            "checked": sum(1 for o in run.outcomes if not o.reused),
+            "reused": sum(1 for o in run.outcomes if o.reused),
+            "skipped": list(run.input.skipped),
+            "killed_runs": list(run.killed_runs),
+            "seconds": round(run.seconds, 3),
+        }
+    return document

@@ -1,0 +1,150 @@
+"""Machine code compared as instructions whose targets are named, not as raw bytes.
+
+When one function grows, everything linked after it moves, and every ``call``, ``jmp`` and
+RIP-relative operand that reaches a moved target changes its bytes although its meaning does not.
+Each function is therefore decoded (capstone) and every address an instruction refers to is
+replaced by what lives there: a symbol (``PyLong_Type``, ``helper+0x10``), an import through the
+PLT or GOT (``memcpy@plt``), or, for unnamed data, the data itself (a string, a few bytes). Two
+functions are the same when those instruction lists are.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Callable
+
+import capstone
+
+from rebuild.compare.elf_read import ElfImage, Section
+
+# Architectures whose code is decoded and normalised; others are compared byte for byte.
+NORMALISED = frozenset({"x86_64"})
+
+_HEX_TARGET = re.compile(r"^0x[0-9a-f]+$")
+_RIP = re.compile(r"\[rip ([+-]) 0x([0-9a-f]+)\]")
+_STRING = re.compile(rb"^[\x20-\x7e\t\n]{1,48}\x00")
+_PLT_SECTIONS = (".plt", ".plt.sec", ".plt.got")
+_PLT_ENTRY = 16
+_PADDING = frozenset({"nop", "int3", "xchg ax, ax", "data16", "cs nop"})
+
+
+def _is_branch(mnemonic: str) -> bool:
+    return mnemonic.startswith(("call", "j", "loop")) or mnemonic in ("xbegin",)
+
+
+class Symboliser:
+    """Names an address of one image by what is there."""
+
+    def __init__(self, image: ElfImage) -> None:
+        self.image = image
+        named = sorted(
+            {
+                (s.value, s.size, s.name)
+                for s in image.symbols
+                if s.defined and s.name and s.value and s.kind in ("STT_FUNC", "STT_OBJECT")
+            }
+        )
+        self._starts = [value for value, _, _ in named]
+        self._named = named
+        self._plt = self._plt_entries()
+
+    def _plt_entries(self) -> dict[int, str]:
+        entries: dict[int, str] = {}
+        if self.image.machine not in NORMALISED:
+            return entries
+        decoder = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+        for section in self.image.sections:
+            if section.name not in _PLT_SECTIONS:
+                continue
+            code = self.image.section_bytes(section)
+            for start in range(0, len(code), _PLT_ENTRY):
+                chunk = code[start : start + _PLT_ENTRY]
+                for address, size, _, operands in decoder.disasm_lite(chunk, section.addr + start):
+                    slot = _rip_target(address, size, operands)
+                    if slot is not None and slot in self.image.got:
+                        entries[section.addr + start] = f"{self.image.got[slot]}@plt"
+                        break
+        return entries
+
+    def name(self, addr: int, *, within: tuple[int, int] | None = None) -> str:
+        """What ``addr`` refers to; ``within`` is the current function (start, size)."""
+        if addr in self._plt:
+            return self._plt[addr]
+        if addr in self.image.got:
+            return f"{self.image.got[addr]}@got"
+        if addr in self.image.relative:
+            return f"&{self._symbol_or_data(self.image.relative[addr], within)}@got"
+        return self._symbol_or_data(addr, within)
+
+    def _symbol_or_data(self, addr: int, within: tuple[int, int] | None) -> str:
+        if within is not None and within[0] <= addr < within[0] + within[1]:
+            # A jump inside the function: its offset is stable when the function is.
+            return f".+{addr - within[0]:#x}"
+        index = bisect.bisect_right(self._starts, addr) - 1
+        if index >= 0:
+            value, size, name = self._named[index]
+            if addr == value:
+                return name
+            if addr < value + size:
+                return f"{name}+{addr - value:#x}"
+        section = self.image.section_at(addr)
+        if section is None:
+            return "?"
+        return _by_content(self.image, section, addr)
+
+
+def _by_content(image: ElfImage, section: Section, addr: int) -> str:
+    """Unnamed data named by its content, so that moving it does not count as a change."""
+    if section.kind == "SHT_NOBITS":
+        return f"{section.name}+{addr - section.addr:#x}"
+    head = image.bytes_at(addr, 49)
+    string = _STRING.match(head)
+    if string is not None:
+        return f"{section.name}:{string.group()[:-1].decode('ascii')!r}"
+    return f"{section.name}:[{head[:8].hex()}]"
+
+
+def _rip_target(address: int, size: int, operands: str) -> int | None:
+    match = _RIP.search(operands)
+    if match is None:
+        return None
+    displacement = int(match.group(2), 16)
+    return address + size + (displacement if match.group(1) == "+" else -displacement)
+
+
+def normalise(
+    code: bytes,
+    addr: int,
+    symboliser: Symboliser,
+    *,
+    deadline: Callable[[], bool] | None = None,
+    skip_padding: bool = False,
+) -> tuple[str, ...] | None:
+    """The instructions with every address replaced by its name; None past the deadline.
+
+    ``skip_padding`` drops nops and int3 (the filler between functions, whose length follows
+    alignment, not meaning).
+    """
+    decoder = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    within = (addr, len(code))
+    out: list[str] = []
+    decoded = 0
+    for address, size, mnemonic, operands in decoder.disasm_lite(code, addr):
+        decoded += size
+        if skip_padding and mnemonic in _PADDING:
+            continue
+        if _is_branch(mnemonic) and _HEX_TARGET.match(operands):
+            operands = symboliser.name(int(operands, 16), within=within)
+        else:
+            target = _rip_target(address, size, operands)
+            if target is not None:
+                named = symboliser.name(target, within=within).replace("\\", "\\\\")
+                operands = _RIP.sub(f"[{named}]", operands, count=1)
+        out.append(f"{mnemonic} {operands}")
+        if deadline is not None and len(out) % 4096 == 0 and deadline():
+            return None
+    if decoded < len(code):
+        # capstone stops at bytes it cannot decode: keep them, so they still count.
+        out.append(f"(bytes) {code[decoded:].hex()}")
+    return tuple(out)

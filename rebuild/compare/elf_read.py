@@ -1,0 +1,443 @@
+"""Reading one ELF shared object into the facts the ELF comparison needs, safely.
+
+The bytes come from a wheel someone else published: every header field may lie. The header and
+the section table are checked against the file's size before pyelftools sees them, every read is
+a slice of bytes already in memory (a bogus size cannot make it allocate), counts are capped, and
+what had to be skipped is recorded in :attr:`ElfImage.problems` rather than raised. Only a file
+that is not ELF at all, or whose headers cannot be trusted, raises :class:`ArchiveError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+from elftools.common.exceptions import DWARFError, ELFError, ELFParseError
+from elftools.construct.core import ConstructError
+from elftools.elf.dynamic import DynamicSection, DynamicTag
+from elftools.elf.elffile import ELFFile
+from elftools.elf.gnuversions import GNUVerDefSection, GNUVerNeedSection, GNUVerSymSection
+from elftools.elf.relocation import RelocationSection
+from elftools.elf.sections import Section as ElfSection
+from elftools.elf.sections import SymbolTableSection
+
+from rebuild.errors import ArchiveError
+
+# What a hostile or broken object can make pyelftools raise while it decodes a structure.
+PARSE_ERRORS: tuple[type[BaseException], ...] = (
+    ELFError,
+    ELFParseError,
+    DWARFError,
+    ConstructError,
+    struct.error,
+    ValueError,
+    KeyError,
+    IndexError,
+    UnicodeDecodeError,
+    ZeroDivisionError,
+    AssertionError,  # pyelftools checks formats with assert statements
+)
+
+MAX_SECTIONS = 10_000
+MAX_SYMBOLS = 2_000_000
+MAX_RELOCATIONS = 4_000_000
+MAX_COMPILE_UNITS = 20_000
+MAX_PATHS = 5_000
+MAX_PATH_SCAN = 64 * 1024 * 1024  # bytes of string-bearing sections searched for paths
+MAX_DEBUG = 512 * 1024 * 1024  # DWARF this large is not walked for comp_dir
+
+SHF_WRITE = 0x1
+SHF_ALLOC = 0x2
+SHF_EXECINSTR = 0x4
+SHF_COMPRESSED = 0x800
+
+# Absolute paths of at least two components, as build trees leak them (/tmp/cc*.o, /project/...).
+_PATH = re.compile(rb"(?<![A-Za-z0-9_.+@~/-])/(?:[A-Za-z0-9_.+@~-]+/)+[A-Za-z0-9_.+@~-]*")
+# Sections whose bytes may hold strings a build writes: paths are searched there only.
+_STRING_SECTIONS = re.compile(r"^(\.rodata.*|\.comment|\.debug_str|\.debug_line_str|\.debug_line)$")
+_MACHINES = {"EM_386": "i386", "EM_X86_64": "x86_64", "EM_AARCH64": "aarch64", "EM_ARM": "arm"}
+
+
+@dataclass(frozen=True)
+class Section:
+    name: str
+    kind: str  # SHT_PROGBITS, SHT_NOBITS...
+    flags: int
+    addr: int
+    offset: int
+    size: int
+    sha256: str  # of the bytes in the file ("" for NOBITS or a section past the end)
+    fits: bool  # the section's bytes lie inside the file
+
+    @property
+    def executable(self) -> bool:
+        return bool(self.flags & SHF_EXECINSTR)
+
+    @property
+    def allocated(self) -> bool:
+        return bool(self.flags & SHF_ALLOC)
+
+
+@dataclass(frozen=True)
+class Symbol:
+    name: str
+    kind: str  # STT_FUNC, STT_OBJECT...
+    binding: str  # STB_GLOBAL, STB_LOCAL, STB_WEAK
+    value: int
+    size: int
+    defined: bool
+    version: str | None = None  # dynamic symbols only: GLIBC_2.14...
+
+
+@dataclass(frozen=True)
+class ElfImage:
+    """What one shared object says about itself."""
+
+    machine: str
+    bits: int
+    sections: tuple[Section, ...]
+    symbols: tuple[Symbol, ...]  # .symtab, or .dynsym when the object is stripped
+    dynamic_symbols: tuple[Symbol, ...]
+    needed: tuple[str, ...]
+    soname: str | None
+    rpath: tuple[str, ...]  # DT_RPATH and DT_RUNPATH entries, "RUNPATH=..." / "RPATH=..."
+    comment: tuple[str, ...]  # .comment strings: the compilers (and some linkers)
+    build_notes: tuple[str, ...]  # GNU build attribute notes, gold's version note
+    build_id: str | None
+    paths: frozenset[str]  # absolute paths embedded in string-bearing sections
+    comp_dirs: tuple[str, ...]  # DWARF DW_AT_comp_dir of each compile unit
+    # GOT slot address -> the symbol the dynamic loader writes there.
+    got: dict[int, str] = field(default_factory=dict)
+    # Relocated words (address -> addend) and every relocated offset: masked when comparing data.
+    relative: dict[int, int] = field(default_factory=dict)
+    relocated: frozenset[int] = frozenset()
+    problems: tuple[str, ...] = ()
+    data: bytes = field(default=b"", repr=False, compare=False)
+
+    @property
+    def stripped(self) -> bool:
+        return not any(s.name == ".symtab" for s in self.sections)
+
+    def section_bytes(self, section: Section) -> bytes:
+        if not section.fits or section.kind == "SHT_NOBITS":
+            return b""
+        return self.data[section.offset : section.offset + section.size]
+
+    def bytes_at(self, addr: int, count: int) -> bytes:
+        """Up to ``count`` bytes of the loaded image at virtual address ``addr``."""
+        for section in self.sections:
+            if (
+                section.allocated
+                and section.fits
+                and section.kind != "SHT_NOBITS"
+                and section.addr <= addr < section.addr + section.size
+            ):
+                start = section.offset + addr - section.addr
+                end = min(start + count, section.offset + section.size)
+                return self.data[start:end]
+        return b""
+
+    def section_at(self, addr: int) -> Section | None:
+        for section in self.sections:
+            if section.allocated and section.addr <= addr < section.addr + section.size:
+                return section
+        return None
+
+
+def _check_headers(data: bytes) -> tuple[int, bool]:
+    """Validate the identification and section-table bounds; return (bits, little-endian)."""
+    if len(data) < 16 or data[:4] != b"\x7fELF":
+        raise ArchiveError("not an ELF file (no ELF magic)")
+    bits = {1: 32, 2: 64}.get(data[4])
+    little = {1: True, 2: False}.get(data[5])
+    if bits is None or little is None:
+        raise ArchiveError(f"ELF header names an unknown class {data[4]} or byte order {data[5]}")
+    order = "<" if little else ">"
+    header = 64 if bits == 64 else 52
+    if len(data) < header:
+        raise ArchiveError(f"truncated ELF header: {len(data)} bytes, the header needs {header}")
+    if bits == 64:
+        shoff, shentsize, shnum = (
+            struct.unpack_from(order + "Q", data, 0x28)[0],
+            *struct.unpack_from(order + "HH", data, 0x3A),
+        )
+    else:
+        shoff, shentsize, shnum = (
+            struct.unpack_from(order + "I", data, 0x20)[0],
+            *struct.unpack_from(order + "HH", data, 0x2E),
+        )
+    if shoff == 0 or shnum == 0:
+        raise ArchiveError("the ELF file has no section table (or uses extended numbering)")
+    expected = 64 if bits == 64 else 40
+    if shentsize != expected:
+        raise ArchiveError(f"ELF section header size is {shentsize}, not {expected}")
+    if shnum > MAX_SECTIONS:
+        raise ArchiveError(f"ELF file claims {shnum:,} sections (limit {MAX_SECTIONS:,})")
+    if shoff + shnum * shentsize > len(data):
+        raise ArchiveError(
+            f"ELF section table ({shnum} entries at offset {shoff:#x}) lies past the end of "
+            f"the {len(data):,}-byte file"
+        )
+    return bits, little
+
+
+def _sections(elf: ELFFile, size: int, problems: list[str]) -> list[tuple[Section, ElfSection]]:
+    found = []
+    for index in range(elf.num_sections()):
+        try:
+            raw = elf.get_section(index)
+            name = raw.name
+        except PARSE_ERRORS as e:
+            problems.append(f"section {index} cannot be read: {e}")
+            continue
+        header = raw.header
+        kind = str(header["sh_type"])
+        offset, length = int(header["sh_offset"]), int(header["sh_size"])
+        fits = kind == "SHT_NOBITS" or offset + length <= size
+        if not fits:
+            problems.append(
+                f"section {name!r} ({length:,} bytes at {offset:#x}) extends past the end of "
+                "the file: its bytes are not compared"
+            )
+        section = Section(
+            name=name,
+            kind=kind,
+            flags=int(header["sh_flags"]),
+            addr=int(header["sh_addr"]),
+            offset=offset,
+            size=length,
+            sha256="",
+            fits=fits,
+        )
+        found.append((section, raw))
+    return found
+
+
+def _table_ok(
+    section: Section, raw: ElfSection, bits: int, limit: int, problems: list[str]
+) -> bool:
+    entsize = int(raw.header["sh_entsize"])
+    wanted = {
+        ("SHT_SYMTAB", 64): 24,
+        ("SHT_DYNSYM", 64): 24,
+        ("SHT_SYMTAB", 32): 16,
+        ("SHT_DYNSYM", 32): 16,
+        ("SHT_RELA", 64): 24,
+        ("SHT_REL", 64): 16,
+        ("SHT_RELA", 32): 12,
+        ("SHT_REL", 32): 8,
+    }.get((section.kind, bits))
+    if not section.fits or (wanted is not None and entsize != wanted):
+        problems.append(f"section {section.name!r} is malformed: not read")
+        return False
+    if wanted is not None and section.size // wanted > limit:
+        problems.append(f"section {section.name!r} has over {limit:,} entries: not read")
+        return False
+    return True
+
+
+def _symbols(raw: SymbolTableSection, problems: list[str]) -> list[Symbol]:
+    found = []
+    try:
+        for symbol in raw.iter_symbols():
+            entry = symbol.entry
+            found.append(
+                Symbol(
+                    name=symbol.name,
+                    kind=str(entry["st_info"]["type"]),
+                    binding=str(entry["st_info"]["bind"]),
+                    value=int(entry["st_value"]),
+                    size=int(entry["st_size"]),
+                    defined=entry["st_shndx"] != "SHN_UNDEF",
+                )
+            )
+    except PARSE_ERRORS as e:
+        problems.append(f"symbol table {raw.name!r} stops early: {e}")
+    return found
+
+
+def _versions(elf: ELFFile, count: int, problems: list[str]) -> list[str | None]:
+    """The version name of each dynamic symbol (GLIBC_2.14), or None."""
+    names: dict[int, str] = {}
+    versym: GNUVerSymSection | None = None
+    try:
+        for raw in elf.iter_sections():
+            if isinstance(raw, GNUVerNeedSection):
+                for _, auxiliaries in raw.iter_versions():
+                    for aux in auxiliaries:
+                        names[int(aux.entry["vna_other"])] = aux.name
+            elif isinstance(raw, GNUVerDefSection):
+                for verdef, auxiliaries in raw.iter_versions():
+                    first = next(iter(auxiliaries), None)
+                    if first is not None:
+                        names[int(verdef.entry["vd_ndx"])] = first.name
+            elif isinstance(raw, GNUVerSymSection):
+                versym = raw
+        if versym is None:
+            return [None] * count
+        result: list[str | None] = []
+        for index in range(min(count, versym.num_symbols())):
+            ndx = versym.get_symbol(index).entry["ndx"]
+            result.append(names.get(ndx & 0x7FFF) if isinstance(ndx, int) else None)
+        return result + [None] * (count - len(result))
+    except PARSE_ERRORS as e:
+        problems.append(f"symbol versions cannot be read: {e}")
+        return [None] * count
+
+
+def _printable(data: bytes, minimum: int = 4) -> Iterator[str]:
+    for match in re.finditer(rb"[\x20-\x7e]{%d,}" % minimum, data):
+        yield match.group().decode("ascii")
+
+
+def _note_strings(data: bytes) -> tuple[str, ...]:
+    # Build attribute notes (annobin) carry tool versions as short strings among binary fields.
+    seen: dict[str, None] = {}
+    for text in _printable(data):
+        if re.search(r"\d+\.\d+", text) and len(seen) < 20:
+            seen.setdefault(text.strip(), None)
+    return tuple(seen)
+
+
+def _comp_dirs(elf: ELFFile, sections: list[Section], problems: list[str]) -> tuple[str, ...]:
+    debug = [s for s in sections if s.name.startswith((".debug_", ".zdebug_"))]
+    if not any(s.name == ".debug_info" for s in debug):
+        return ()
+    if any(s.flags & SHF_COMPRESSED or s.name.startswith(".zdebug") for s in debug):
+        # Decompressing would let a small hostile file claim gigabytes.
+        problems.append("compressed debug sections: DWARF comp_dir not read")
+        return ()
+    if sum(s.size for s in debug) > MAX_DEBUG or not all(s.fits for s in debug):
+        problems.append("debug sections too large or malformed: DWARF comp_dir not read")
+        return ()
+    found: dict[str, None] = {}
+    try:
+        dwarf = elf.get_dwarf_info(relocate_dwarf_sections=False)
+        for count, unit in enumerate(dwarf.iter_CUs()):
+            if count >= MAX_COMPILE_UNITS:
+                problems.append(f"over {MAX_COMPILE_UNITS:,} compile units: the rest not read")
+                break
+            attribute = unit.get_top_DIE().attributes.get("DW_AT_comp_dir")
+            if attribute is not None and isinstance(attribute.value, bytes):
+                found.setdefault(attribute.value.decode("utf-8", "backslashreplace"), None)
+    except PARSE_ERRORS as e:
+        problems.append(f"DWARF cannot be read: {e}")
+    return tuple(found)
+
+
+def _tag_text(tag: DynamicTag, attribute: str) -> str:
+    # pyelftools attaches the string a tag names as an attribute named after the tag.
+    return str(getattr(tag, attribute, ""))
+
+
+def read_elf(data: bytes) -> ElfImage:
+    """The facts of one ELF object; ArchiveError when its headers cannot be trusted."""
+    bits, _ = _check_headers(data)
+    problems: list[str] = []
+    try:
+        elf = ELFFile(io.BytesIO(data))
+        machine = str(elf.header["e_machine"])
+        machine = _MACHINES.get(machine, machine)
+        pairs = _sections(elf, len(data), problems)
+    except PARSE_ERRORS as e:
+        raise ArchiveError(f"the ELF headers cannot be parsed: {e}") from e
+    sections = []
+    for section, _raw in pairs:
+        blob = b""
+        if section.fits and section.kind != "SHT_NOBITS":
+            blob = data[section.offset : section.offset + section.size]
+        sections.append(replace(section, sha256=hashlib.sha256(blob).hexdigest() if blob else ""))
+    raws = [raw for _, raw in pairs]
+    symtab: list[Symbol] = []
+    dynsym: list[Symbol] = []
+    for section, raw in zip(sections, raws, strict=True):
+        if isinstance(raw, SymbolTableSection) and _table_ok(
+            section, raw, bits, MAX_SYMBOLS, problems
+        ):
+            if section.kind == "SHT_DYNSYM" and not dynsym:
+                dynsym = _symbols(raw, problems)
+            elif section.kind == "SHT_SYMTAB" and not symtab:
+                symtab = _symbols(raw, problems)
+    versions = _versions(elf, len(dynsym), problems)
+    dynsym = [replace(s, version=v) for s, v in zip(dynsym, versions, strict=True)]
+    got: dict[int, str] = {}
+    relative: dict[int, int] = {}
+    relocated: set[int] = set()
+    needed: list[str] = []
+    rpath: list[str] = []
+    soname: str | None = None
+    comment: dict[str, None] = {}
+    notes: dict[str, None] = {}
+    build_id: str | None = None
+    for section, raw in zip(sections, raws, strict=True):
+        blob = data[section.offset : section.offset + section.size] if section.fits else b""
+        try:
+            if isinstance(raw, RelocationSection) and section.allocated:
+                if not _table_ok(section, raw, bits, MAX_RELOCATIONS, problems):
+                    continue
+                for reloc in raw.iter_relocations():
+                    offset, index = int(reloc["r_offset"]), int(reloc["r_info_sym"])
+                    relocated.add(offset)
+                    if index and index < len(dynsym) and dynsym[index].name:
+                        got[offset] = dynsym[index].name
+                    elif not index and reloc.is_RELA():
+                        relative[offset] = int(reloc["r_addend"])
+            elif isinstance(raw, DynamicSection) and section.fits:
+                for tag in raw.iter_tags():
+                    name = str(tag.entry.d_tag)
+                    if name == "DT_NEEDED":
+                        needed.append(str(_tag_text(tag, "needed")))
+                    elif name == "DT_SONAME":
+                        soname = str(_tag_text(tag, "soname"))
+                    elif name == "DT_RPATH":
+                        rpath.append(f"RPATH={_tag_text(tag, 'rpath')}")
+                    elif name == "DT_RUNPATH":
+                        rpath.append(f"RUNPATH={_tag_text(tag, 'runpath')}")
+            elif section.name == ".comment":
+                for chunk in blob.split(b"\0"):
+                    if chunk.strip():
+                        comment.setdefault(chunk.decode("utf-8", "backslashreplace").strip(), None)
+            elif section.name in (".gnu.build.attributes", ".note.gnu.gold-version"):
+                for text in _note_strings(blob):
+                    notes.setdefault(text, None)
+            elif section.name == ".note.gnu.build-id" and len(blob) > 16:
+                # namesz, descsz, type, "GNU\0", then the id itself.
+                descsz = struct.unpack_from("<I", blob, 4)[0]
+                build_id = blob[16 : 16 + descsz].hex()
+        except PARSE_ERRORS as e:
+            problems.append(f"section {section.name!r} cannot be read: {e}")
+    paths: set[str] = set()
+    scanned = 0
+    for section in sections:
+        if not _STRING_SECTIONS.match(section.name) or not section.fits:
+            continue
+        blob = data[section.offset : section.offset + min(section.size, MAX_PATH_SCAN - scanned)]
+        scanned += len(blob)
+        for match in _PATH.finditer(blob):
+            if len(paths) >= MAX_PATHS:
+                break
+            paths.add(match.group().decode("ascii"))
+    return ElfImage(
+        machine=machine,
+        bits=bits,
+        sections=tuple(sections),
+        symbols=tuple(symtab or dynsym),
+        dynamic_symbols=tuple(dynsym),
+        needed=tuple(needed),
+        soname=soname,
+        rpath=tuple(rpath),
+        comment=tuple(comment),
+        build_notes=tuple(notes),
+        build_id=build_id,
+        paths=frozenset(paths),
+        comp_dirs=_comp_dirs(elf, sections, problems),
+        got=got,
+        relative=relative,
+        relocated=frozenset(relocated),
+        problems=tuple(problems),
+        data=data,
+    )

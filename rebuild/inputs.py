@@ -1,0 +1,359 @@
+"""Batch inputs: the releases a lock file or requirements file pins, with the hashes it names.
+
+Four formats are read: pinned requirements (``NAME==VERSION`` lines, ``--hash`` options honoured),
+PEP 751 ``pylock.toml``, ``uv.lock``, and plain ``NAME==VERSION`` lists (a subset of the first).
+A line or package that does not pin one exact release is a :class:`~rebuild.errors.UsageError`
+naming where it is: a batch verifies releases, never whatever an index serves today. Packages a
+lock takes from somewhere other than an index (the project itself, a git checkout, a directory)
+are listed as skipped, with the reason, rather than silently dropped.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import InvalidVersion, Version
+
+from rebuild.errors import UsageError
+from rebuild.models import Target
+
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_HASH_OPTION = re.compile(r"--hash(?:=|\s+)(\S+)")
+# Options a requirements file may carry that change nothing about which release is pinned.
+_IGNORED_OPTIONS = frozenset(
+    {
+        "--extra-index-url",
+        "--find-links",
+        "-f",
+        "--trusted-host",
+        "--no-binary",
+        "--only-binary",
+        "--prefer-binary",
+        "--require-hashes",
+        "--pre",
+        "--no-index",
+    }
+)
+# Of those, the ones that take a value (skipped with it).
+_OPTIONS_WITH_VALUE = frozenset(
+    {"--extra-index-url", "--find-links", "-f", "--trusted-host", "--no-binary", "--only-binary"}
+)
+
+
+class InputFormat(enum.Enum):
+    REQUIREMENTS = "requirements"
+    PYLOCK = "pylock"
+    UV_LOCK = "uv.lock"
+
+
+@dataclass(frozen=True)
+class PinnedRelease:
+    """One release a batch verifies, and what its input said about it.
+
+    ``hashes`` are the sha256 digests the input names for the release's files: when not empty,
+    the wheel verified must be one of them. ``origin`` says where it was pinned (``file:line``).
+    """
+
+    target: Target
+    origin: str
+    hashes: frozenset[str] = frozenset()
+    index_url: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchInput:
+    path: Path
+    format: InputFormat
+    releases: tuple[PinnedRelease, ...]
+    skipped: tuple[str, ...] = ()  # "name (origin): why", for packages not from an index
+
+
+def detect_format(path: Path, text: str) -> InputFormat:
+    name = path.name.lower()
+    if name == "uv.lock":
+        return InputFormat.UV_LOCK
+    if name == "pylock.toml" or (name.startswith("pylock.") and name.endswith(".toml")):
+        return InputFormat.PYLOCK
+    if name.endswith((".toml", ".lock")):
+        # A renamed lock: tell the two TOML formats apart by their version keys.
+        data = _toml(path, text)
+        if "lock-version" in data:
+            return InputFormat.PYLOCK
+        if "package" in data:
+            return InputFormat.UV_LOCK
+    return InputFormat.REQUIREMENTS
+
+
+def read_input(path: Path) -> BatchInput:
+    """Every release ``path`` pins, in the file's order, duplicates removed."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise UsageError(
+            f"cannot read {path}: {e}",
+            hint="give a requirements file, a pylock.toml or a uv.lock",
+        ) from e
+    kind = detect_format(path, text)
+    if kind is InputFormat.PYLOCK:
+        releases, skipped = _read_pylock(path, _toml(path, text))
+    elif kind is InputFormat.UV_LOCK:
+        releases, skipped = _read_uv_lock(path, _toml(path, text))
+    else:
+        releases, skipped = _read_requirements(path, text), []
+    unique: dict[tuple[str, Version], PinnedRelease] = {}
+    for release in releases:
+        key = (release.target.project, Version(release.target.version))
+        seen = unique.get(key)
+        if seen is not None and seen.hashes != release.hashes:
+            raise UsageError(
+                f"{release.origin}: {release.target} is pinned again with other hashes "
+                f"(first at {seen.origin})",
+                hint="a release can be checked against one set of hashes",
+            )
+        unique.setdefault(key, release)
+    if not unique and not skipped:
+        raise UsageError(f"{path} pins no release", hint="one NAME==VERSION per line")
+    return BatchInput(path, kind, tuple(unique.values()), tuple(skipped))
+
+
+# --- requirements files ------------------------------------------------------------------
+
+
+def _logical_lines(text: str) -> list[tuple[int, str]]:
+    """(first line number, text) with comments removed and backslash continuations joined."""
+    lines: list[tuple[int, str]] = []
+    pending: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.splitlines(), start=1):
+        # pip's rule: a comment starts at a '#' at the line's start or after whitespace.
+        line = re.sub(r"(^|\s)#.*$", "", raw)
+        if not pending:
+            start = number
+        if line.endswith("\\"):
+            pending.append(line[:-1])
+            continue
+        pending.append(line)
+        joined = " ".join(pending).strip()
+        pending = []
+        if joined:
+            lines.append((start, joined))
+    if pending and " ".join(pending).strip():
+        lines.append((start, " ".join(pending).strip()))
+    return lines
+
+
+def _read_requirements(path: Path, text: str) -> list[PinnedRelease]:
+    releases: list[PinnedRelease] = []
+    index_url: str | None = None
+    for number, line in _logical_lines(text):
+        origin = f"{path.name}:{number}"
+        if line.startswith("-"):
+            index_url = _option_line(line.split(), origin, path, index_url, releases)
+            continue
+        # Quotes belong to markers (`; python_version >= "3.8"`): the line is not shell words.
+        hash_values = _HASH_OPTION.findall(line)
+        spec = _HASH_OPTION.sub("", line).strip()
+        if "--hash" in spec:
+            raise UsageError(f"{origin}: --hash needs a value")
+        hashes = _hashes(hash_values, origin)
+        releases.append(
+            PinnedRelease(
+                target=_pinned_target(spec, origin),
+                origin=origin,
+                hashes=hashes,
+                index_url=index_url,
+            )
+        )
+    return releases
+
+
+def _option_line(
+    words: list[str],
+    origin: str,
+    path: Path,
+    index_url: str | None,
+    releases: list[PinnedRelease],
+) -> str | None:
+    option, _, inline = words[0].partition("=")
+    value = inline or (words[1] if len(words) > 1 else "")
+    if option in ("-i", "--index-url"):
+        if not value:
+            raise UsageError(f"{origin}: {option} needs a URL")
+        return value
+    if option in ("-r", "--requirement"):
+        if not value:
+            raise UsageError(f"{origin}: {option} needs a file")
+        included = (path.parent / value).resolve()
+        if included == path.resolve():
+            raise UsageError(f"{origin}: {path.name} includes itself")
+        releases.extend(read_input(included).releases)
+        return index_url
+    if option in ("-e", "--editable"):
+        raise UsageError(
+            f"{origin}: {' '.join(words)!r} is an editable install, not a published release",
+            hint="pin the release instead: NAME==VERSION",
+        )
+    if option in ("-c", "--constraint"):
+        return index_url  # constraints narrow an install; they pin nothing to verify
+    if option in _IGNORED_OPTIONS:
+        return index_url
+    raise UsageError(
+        f"{origin}: unknown option {option!r}",
+        hint="a batch reads NAME==VERSION lines, with --hash, --index-url and -r",
+    )
+
+
+def _hashes(values: list[str], origin: str) -> frozenset[str]:
+    digests = set()
+    for value in values:
+        algorithm, _, digest = value.partition(":")
+        if algorithm == "sha256" and _SHA256.match(digest.lower()):
+            digests.add(digest.lower())
+        elif algorithm != "sha256":
+            # Other algorithms are legal for pip; the index publishes sha256 only.
+            continue
+        else:
+            raise UsageError(f"{origin}: {value!r} is not a sha256 digest")
+    if values and not digests:
+        raise UsageError(
+            f"{origin}: no sha256 among the hashes",
+            hint="the index publishes sha256 digests: lock with --hash=sha256:...",
+        )
+    return frozenset(digests)
+
+
+def _pinned_target(spec: str, origin: str) -> Target:
+    try:
+        requirement = Requirement(spec)
+    except InvalidRequirement as e:
+        raise UsageError(f"{origin}: {spec!r} is not a requirement: {e}") from e
+    if requirement.url:
+        raise UsageError(
+            f"{origin}: {spec!r} names a URL, not a release on an index",
+            hint="pin the release: NAME==VERSION",
+        )
+    specifiers = list(requirement.specifier)
+    if (
+        len(specifiers) != 1
+        or specifiers[0].operator not in ("==", "===")
+        or (specifiers[0].version.endswith(".*"))
+    ):
+        raise UsageError(
+            f"{origin}: {spec!r} is not pinned to one release",
+            hint=f"pin it: {requirement.name}==VERSION (e.g. from `pip freeze` or a lock file)",
+        )
+    return _target(requirement.name, specifiers[0].version, origin)
+
+
+def _target(name: str, version: str, origin: str) -> Target:
+    try:
+        Version(version)
+    except InvalidVersion as e:
+        raise UsageError(f"{origin}: {version!r} is not a valid version (PEP 440)") from e
+    return Target.parse(f"{name}=={version}")
+
+
+# --- TOML locks ----------------------------------------------------------------------------
+
+
+def _toml(path: Path, text: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise UsageError(f"{path} is not valid TOML: {e}") from e
+
+
+def _table_list(data: dict[str, Any], key: str, path: Path) -> list[dict[str, Any]]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise UsageError(f"{path}: `{key}` is not an array of tables")
+    return value
+
+
+def _digest(value: object) -> str | None:
+    """A sha256 from ``{sha256 = "..."}`` (PEP 751) or ``"sha256:..."`` (uv.lock)."""
+    if isinstance(value, dict):
+        value = value.get("sha256")
+        return value.lower() if isinstance(value, str) and _SHA256.match(value.lower()) else None
+    if isinstance(value, str) and value.startswith("sha256:"):
+        digest = value.removeprefix("sha256:").lower()
+        return digest if _SHA256.match(digest) else None
+    return None
+
+
+def _file_hashes(package: dict[str, Any], hash_key: str) -> frozenset[str]:
+    wheels = package.get("wheels", [])
+    files = [w for w in wheels if isinstance(w, dict)] if isinstance(wheels, list) else []
+    sdist = package.get("sdist")
+    if isinstance(sdist, dict):
+        files.append(sdist)
+    return frozenset(d for f in files if (d := _digest(f.get(hash_key))) is not None)
+
+
+def _read_pylock(path: Path, data: dict[str, Any]) -> tuple[list[PinnedRelease], list[str]]:
+    if "lock-version" not in data:
+        raise UsageError(f"{path} has no `lock-version`: not a PEP 751 lock file")
+    releases: list[PinnedRelease] = []
+    skipped: list[str] = []
+    for i, package in enumerate(_table_list(data, "packages", path), start=1):
+        name = package.get("name")
+        origin = f"{path.name}: packages[{i}]" + (f" ({name})" if isinstance(name, str) else "")
+        if not isinstance(name, str):
+            raise UsageError(f"{origin} has no name")
+        source = next((k for k in ("vcs", "directory", "archive") if k in package), None)
+        if source is not None:
+            skipped.append(f"{canonicalize_name(name)} ({origin}): from a {source}, not an index")
+            continue
+        version = package.get("version")
+        if not isinstance(version, str):
+            raise UsageError(
+                f"{origin} has no version: not pinned to one release",
+                hint="lock it with a version (`pip lock` / `uv export --format pylock.toml`)",
+            )
+        index = package.get("index")
+        releases.append(
+            PinnedRelease(
+                target=_target(name, version, origin),
+                origin=origin,
+                hashes=_file_hashes(package, "hashes"),
+                index_url=index if isinstance(index, str) else None,
+            )
+        )
+    return releases, skipped
+
+
+def _read_uv_lock(path: Path, data: dict[str, Any]) -> tuple[list[PinnedRelease], list[str]]:
+    releases: list[PinnedRelease] = []
+    skipped: list[str] = []
+    for i, package in enumerate(_table_list(data, "package", path), start=1):
+        name = package.get("name")
+        origin = f"{path.name}: package[{i}]" + (f" ({name})" if isinstance(name, str) else "")
+        if not isinstance(name, str):
+            raise UsageError(f"{origin} has no name")
+        source = package.get("source", {})
+        registry = source.get("registry") if isinstance(source, dict) else None
+        if not isinstance(registry, str):
+            kinds = ", ".join(sorted(source)) if isinstance(source, dict) else "unknown"
+            skipped.append(f"{canonicalize_name(name)} ({origin}): source {kinds}, not an index")
+            continue
+        version = package.get("version")
+        if not isinstance(version, str):
+            raise UsageError(f"{origin} has no version: not pinned to one release")
+        # uv names the index by URL; a local path "registry" (a flat directory) is not PEP 691.
+        index_url = registry if registry.startswith(("http://", "https://")) else None
+        releases.append(
+            PinnedRelease(
+                target=_target(name, version, origin),
+                origin=origin,
+                hashes=_file_hashes(package, "hash"),
+                index_url=index_url,
+            )
+        )
+    return releases, skipped
