@@ -119,18 +119,18 @@ def _failed(
 
 
 def _published_wheel(
-    release: Release, options: CheckOptions, cache: Cache, notes: list[str]
+    release: Release, wheel: Path | None, cache: Cache, notes: list[str]
 ) -> tuple[Artifact, datetime | None]:
     """The wheel to verify and its upload time: the index's, or the user's own file."""
-    if options.wheel is None:
+    if wheel is None:
         if release.wheel is None:  # resolve raises first; kept for the type checker
             raise ResolveError(f"{release.target} has no wheel to check")
         return cache.fetch(release.wheel), release.wheel.upload_time
-    artifact = local_artifact(options.wheel)
-    same_name = next((f for f in release.files if f.filename == options.wheel.name), None)
+    artifact = local_artifact(wheel)
+    same_name = next((f for f in release.files if f.filename == wheel.name), None)
     if same_name is None:
         notes.append(
-            f"the wheel given ({options.wheel.name}) is not a file of this release on the "
+            f"the wheel given ({wheel.name}) is not a file of this release on the "
             "index: its upload time is unknown, the sdist's is used"
         )
         return artifact, release.sdist.upload_time if release.sdist else None
@@ -140,6 +140,21 @@ def _published_wheel(
             f"here, {same_name.sha256} on the index"
         )
     return artifact, same_name.upload_time
+
+
+def _resolve_release(
+    target: Target,
+    selector: WheelSelector,
+    index_url: str | None,
+    wheel: Path | None,
+    progress: Progress,
+) -> tuple[IndexClient, Release]:
+    """The release on the index; with a wheel the user holds, the index's file of that name."""
+    progress("resolving")
+    index = IndexClient(choose_index_url(index_url))
+    if wheel is not None:
+        selector = WheelSelector(filename=wheel.name)
+    return index, index.resolve(target, selector)
 
 
 def check(
@@ -159,6 +174,7 @@ def check(
     # `compare` start without it.
     from rebuild.build import check_image_python, prepare_inputs, run_build
     from rebuild.images import ensure_image, load_spec, spec_names
+    from rebuild.sources.provenance import prepare_source
 
     cache_root = options.cache_dir or default_cache_dir()
     cache = Cache(cache_root)
@@ -167,17 +183,13 @@ def check(
     notes: list[str] = []
     results = results_dir(cache_root, target)
     log_path = results / "build.log"
-    from rebuild.sources.provenance import prepare_source
-
     provenance_check: ProvenanceCheck | None = None
     try:
-        progress("resolving")
-        index = IndexClient(choose_index_url(options.index_url))
-        if options.wheel is not None:
-            selector = WheelSelector(filename=options.wheel.name)
-        release = index.resolve(target, selector)
+        index, release = _resolve_release(
+            target, selector, options.index_url, options.wheel, progress
+        )
         progress("downloading")
-        published, upload_time = _published_wheel(release, options, cache, notes)
+        published, upload_time = _published_wheel(release, options.wheel, cache, notes)
         # The source to build (the sdist, or the tagged tree packed like one) and the source
         # checks that need no build: the wheel traced to the sdist, the sdist to the tag.
         prepared = prepare_source(
@@ -284,14 +296,11 @@ def provenance(
     release: Release | None = None
     notes: list[str] = []
     try:
-        progress("resolving")
-        index = IndexClient(choose_index_url(options.index_url))
-        if options.wheel is not None:
-            selector = WheelSelector(filename=options.wheel.name)
-        release = index.resolve(target, selector)
+        _index, release = _resolve_release(
+            target, selector, options.index_url, options.wheel, progress
+        )
         progress("downloading")
-        wheel_options = CheckOptions(wheel=options.wheel)
-        published, _upload_time = _published_wheel(release, wheel_options, cache, notes)
+        published, _upload_time = _published_wheel(release, options.wheel, cache, notes)
         git = GitCheck.OFF
         if options.git:
             git = GitCheck.REQUIRED if options.repo or options.ref else GitCheck.BEST_EFFORT
