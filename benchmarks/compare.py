@@ -9,6 +9,7 @@ and peak memory (max RSS of the process tree's largest member) side by side, and
     .venv/bin/python benchmarks/compare.py --wheel BIG.whl       # any wheel at hand
     .venv/bin/python benchmarks/compare.py --synthetic-gib 1     # a generated wheel of 1 GiB
     .venv/bin/python benchmarks/compare.py --pair PUBLISHED.whl REBUILT.whl   # a real rebuild
+    .venv/bin/python benchmarks/compare.py --patch-extension     # one byte of code changed
 
 Lines of output are counted too: what a reviewer has to read to reach the verdict.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import io
 import os
 import shutil
 import subprocess
@@ -27,6 +29,8 @@ import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from elftools.elf.elffile import ELFFile
 
 from rebuild.fetch import Cache, default_cache_dir
 from rebuild.index import IndexClient, choose_index_url
@@ -105,6 +109,44 @@ def tamper(published: Path, out: Path) -> str:
     return victim
 
 
+def patch_code(data: bytes) -> bytes:
+    """The shared object with one byte of its .text changed: a patched extension module."""
+    with io.BytesIO(data) as stream:
+        text = ELFFile(stream).get_section_by_name(".text")
+        if text is None:
+            raise SystemExit("the extension has no .text section")
+        where = text["sh_offset"] + text["sh_size"] // 2
+    patched = bytearray(data)
+    patched[where] ^= 0x01
+    return bytes(patched)
+
+
+def tamper_extension(published: Path, out: Path) -> str:
+    """Copy the wheel with one byte of its largest extension's code changed, RECORD to match."""
+    with zipfile.ZipFile(published) as src:
+        infos = src.infolist()
+        victim = max(
+            (i for i in infos if i.filename.endswith(".so")), key=lambda i: i.file_size
+        ).filename
+        record = next(i.filename for i in infos if i.filename.endswith(".dist-info/RECORD"))
+        changed = patch_code(src.read(victim))
+        with zipfile.ZipFile(out, "w") as dst:
+            for info in infos:
+                data = src.read(info)
+                if info.filename == victim:
+                    data = changed
+                elif info.filename == record:
+                    rows = [
+                        f"{victim},{record_digest(changed)},{len(changed)}"
+                        if row.startswith(f"{victim},")
+                        else row
+                        for row in data.decode().splitlines()
+                    ]
+                    data = ("\n".join(rows) + "\n").encode()
+                dst.writestr(info, data, compress_type=info.compress_type)
+    return victim
+
+
 def synthetic(path: Path, gib: float) -> Path:
     """A wheel of about ``gib`` GiB of incompressible data in 64 MiB members, and a .py file."""
     chunk = 64 * 1024 * 1024
@@ -142,6 +184,11 @@ def main() -> int:
         "--pair", nargs=2, type=Path, metavar=("PUBLISHED", "REBUILT"), help="compare these two"
     )
     parser.add_argument("--no-diffoscope", action="store_true", help="time rebuild only")
+    parser.add_argument(
+        "--patch-extension",
+        action="store_true",
+        help="change one byte of the largest extension's code instead of a .py line",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="rebuild-bench-") as tmp:
@@ -158,9 +205,14 @@ def main() -> int:
                 published = published_wheel(args.target)
             (work / "tampered").mkdir()
             other = work / "tampered" / published.name
-            victim = tamper(published, other)
             size_mib = published.stat().st_size / 2**20
-            print(f"wheel: {published.name} ({size_mib:,.1f} MiB); one line added to {victim}")
+            if args.patch_extension:
+                victim = tamper_extension(published, other)
+                change = "one byte of .text changed in"
+            else:
+                victim = tamper(published, other)
+                change = "one line added to"
+            print(f"wheel: {published.name} ({size_mib:,.1f} MiB); {change} {victim}")
 
         results = [
             measure(

@@ -673,3 +673,7 @@ def main() -> None:
         if e.hint:
             err.print(f"[dim]hint: {safe(e.hint)}[/]")
         sys.exit(e.exit_code)
+    except Exception:  # noqa: BLE001 - a bug must not exit 1, which means "divergent"
+        err.print_exception()
+        err.print("[bold red]internal error[/]: this is a bug in rebuild; the traceback is above")
+        sys.exit(RebuildError.exit_code)

@@ -142,3 +142,25 @@ def test_resolve_a_missing_version_names_what_exists() -> None:
     result = run("resolve", "attrs==0.0.1")
     assert result.returncode == 3
     assert "23.2.0" in result.stderr or "nearest" in result.stderr
+
+
+def test_a_bug_exits_10_not_1_which_means_divergent(tmp_path: Path) -> None:
+    wheel = make_wheel(tmp_path / "demo-1.0-py3-none-any.whl")
+    crash = (
+        "import sys, rebuild.cli as cli, rebuild.pipeline as pipeline\n"
+        "def broken(*args, **kwargs):\n"
+        "    raise ZeroDivisionError('a bug')\n"
+        "pipeline.compare = broken\n"
+        "sys.argv = ['rebuild', *sys.argv[1:]]\n"
+        "cli.main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", crash, "compare", str(wheel), str(wheel)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 10
+    assert "ZeroDivisionError" in result.stderr
+    assert "internal error" in result.stderr
