@@ -54,6 +54,7 @@ UV_PLATFORM = "x86_64-unknown-linux-gnu"
 SOURCE_MOUNT = "/inputs/source"
 DEPS_MOUNT = "/deps"
 SCRIPT_MOUNT = "/inputs/build.sh"
+EXTRA_MOUNT = "/inputs/extra"
 UV_MOUNT = "/opt/rebuild/uv"
 OUT_MOUNT = "/out"
 # Container paths on the sandbox's tmpfs (its root filesystem is read-only), not the host's /tmp.
@@ -73,6 +74,7 @@ class BuildInputs:
     requirements: tuple[str, ...]
     build_requires: tuple[str, ...]  # as the sdist declares them
     backend: str
+    extra: Path | None = None  # a recipe's extra inputs, mounted at EXTRA_MOUNT
 
 
 def read_build_system(source: Path) -> tuple[tuple[str, ...], str]:
@@ -108,6 +110,8 @@ def requirements_to_resolve(build_requires: tuple[str, ...], backend: str, plan:
         # host must have it ready because the container cannot fetch it.
         wanted.append("wheel")
     wanted.extend(plan.backend_pins)
+    # A recipe's exact pins (upstream's resolution) win over the time-warp where they differ.
+    wanted.extend(plan.requirements)
     if plan.repair is not None:
         # Time-warped like the rest: the auditwheel the publisher could have run.
         wanted.append("auditwheel")
@@ -286,6 +290,16 @@ def prepare_inputs(
     fetch_requirements(pins, cache=cache, deps=deps)
     constraints = workdir / "constraints.txt"
     constraints.write_text("".join(f"{p.pin}\n" for p in pins), encoding="utf-8")
+    extra = None
+    if plan.extra_inputs:
+        log(f"downloading {len(plan.extra_inputs)} extra inputs the recipe names")
+        extra = workdir / "extra"
+        extra.mkdir()
+        for item in plan.extra_inputs:
+            wanted_file = DistFile(
+                filename=item.filename, url=item.url, sha256=item.sha256, kind=DistKind.SDIST
+            )
+            link_into(cache.fetch(wanted_file), extra / item.filename)
     return BuildInputs(
         source=source,
         deps=deps,
@@ -293,6 +307,7 @@ def prepare_inputs(
         requirements=tuple(p.pin for p in pins),
         build_requires=build_requires,
         backend=backend,
+        extra=extra,
     )
 
 
@@ -307,8 +322,12 @@ def build_script(plan: Plan, source_name: str) -> str:
         f"cp -R --preserve=mode,timestamps {SOURCE_MOUNT}/. {shlex.quote(src)}/",
         f"cd {shlex.quote(src)}",
         f"{UV_MOUNT} --version",
+        # A recipe's pre-build steps: upstream's, run offline in the copied source tree.
+        *plan.pre_build,
         f"{UV_MOUNT} build --wheel --no-config --python /usr/bin/python{plan.python} "
-        f"--build-constraint /inputs/constraints.txt --out-dir {OUT_MOUNT} .",
+        f"--build-constraint /inputs/constraints.txt --out-dir {OUT_MOUNT}"
+        + "".join(f" -C {shlex.quote(f'{key}={value}')}" for key, value in plan.config_settings)
+        + " .",
     ]
     if plan.repair is not None:
         lines += repair_lines(plan.repair, plan.python)
@@ -404,6 +423,7 @@ def run_build(
             str(script): SCRIPT_MOUNT,
             str(inputs.constraints): "/inputs/constraints.txt",
             uv.find_uv_bin(): UV_MOUNT,
+            **({str(inputs.extra): EXTRA_MOUNT} if inputs.extra is not None else {}),
         },
         output_mount=(str(out), OUT_MOUNT),
         memory=limits.memory,

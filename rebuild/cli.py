@@ -193,6 +193,14 @@ def check(
         str | None,
         typer.Option("--ref", help="The tag, branch or commit of the release.", show_default=False),
     ] = None,
+    recipe: Annotated[
+        Path | None,
+        typer.Option(
+            "--recipe",
+            help="Use this recipe file instead of recipes/<project>.toml.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Rebuild NAME==VERSION from its sdist in a hermetic container and compare.
 
@@ -211,6 +219,7 @@ def check(
         source=SourceKind.GIT if source is SourceKind.SDIST and (repo or ref) else source,
         repo=repo,
         ref=ref,
+        recipe=recipe,
     )
     with err.status("starting") as status:
 
@@ -656,6 +665,84 @@ def diff(
         summary += f" · HTML {safe(str(result.html))}"
     err.print(f"[dim]{summary}[/]")
     raise typer.Exit(1)
+
+
+recipe_app = typer.Typer(
+    help="Recipes (recipes/<project>.toml): how upstream built a project's wheels.",
+    no_args_is_help=True,
+)
+app.add_typer(recipe_app, name="recipe")
+
+
+@recipe_app.command("show")
+def recipe_show(
+    spec: Annotated[
+        str, typer.Argument(metavar="NAME==VERSION", help="The release, e.g. numpy==1.26.4.")
+    ],
+    python: PythonOption = None,
+    platform: PlatformOption = None,
+    index_url: IndexOption = None,
+    cache_dir: CacheOption = None,
+    recipe: Annotated[
+        Path | None,
+        typer.Option("--recipe", help="This recipe file instead of recipes/<project>.toml."),
+    ] = None,
+) -> None:
+    """Print the effective recipe for NAME==VERSION (recipe file or inferred), with origins."""
+    options = pipeline.CheckOptions(index_url=index_url, cache_dir=cache_dir, recipe=recipe)
+    plan = pipeline.plan_release(
+        Target.parse(spec),
+        WheelSelector(python=python, platform=platform),
+        options,
+        progress=_progress,
+    )
+    wants = f" (recipe wants {plan.image_reference})" if plan.image_reference else ""
+    inputs = ", ".join(f"{i.filename} ({i.sha256[:12]})" for i in plan.extra_inputs)
+    rows: list[tuple[str, str]] = [
+        ("recipe", plan.recipe or "none: inferred from the published wheel"),
+        ("image", plan.image + wants),
+        ("python", plan.python),
+        ("wheel tags", ", ".join(plan.wheel_tags)),
+        ("backend", f"{plan.backend or 'unknown'} (Generator: {plan.generator or 'none'})"),
+        ("backend pins", ", ".join(plan.backend_pins) or "none"),
+        ("requirements", ", ".join(plan.requirements) or "none (time-warped only)"),
+        ("resolved as of", plan.exclude_newer.isoformat() if plan.exclude_newer else "today"),
+        ("config-settings", " ".join(f"-C {k}={v}" for k, v in plan.config_settings) or "none"),
+        ("environment", " ".join(f"{k}={v}" for k, v in plan.environment) or "none"),
+        ("pre-build", " && ".join(plan.pre_build) or "none"),
+        ("extra inputs", inputs or "none"),
+        ("repair", f"auditwheel repair --plat {plan.repair}" if plan.repair else "none"),
+        ("umask", plan.umask or "unknown"),
+    ]
+    for label, value in rows:
+        out.print(f"{label:<16}{safe(value)}")
+    for expected in plan.expected:
+        aspects = f" [{', '.join(expected.aspects)}]" if expected.aspects else ""
+        out.print(
+            f"{'expected':<16}{safe(expected.member)} {expected.kind.value}{safe(aspects)}: "
+            f"{safe(expected.reason)} ({safe(expected.link)})"
+        )
+    out.print("\n[bold]where each value came from[/]")
+    for field_name, origin in plan.origins:
+        out.print(f"  {safe(field_name):<18}{safe(origin)}")
+    for note in plan.notes:
+        out.print(f"[dim]note: {safe(note)}[/]")
+
+
+@recipe_app.command("validate")
+def recipe_validate(
+    path: Annotated[
+        Path | None,
+        typer.Argument(help="A recipe file or a folder of them (default: the recipes folder)."),
+    ] = None,
+) -> None:
+    """Check recipe files against the schema (recipes/README.md) and the images they name."""
+    recipes = pipeline.validate_recipes(path)
+    for checked in recipes:
+        out.print(
+            f"ok  {safe(str(checked.path))}: {safe(checked.project)}, "
+            f"{len(checked.releases)} release section(s)"
+        )
 
 
 # --- commands added by later stages go above this line, each as one block ---

@@ -62,6 +62,7 @@ class ImageSource(enum.Enum):
     LOCAL = "local"
     PULLED = "pulled"
     BOOTSTRAPPED = "bootstrapped"
+    DERIVED = "derived"  # built here FROM another local image, adding Debian packages
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,10 @@ class ImageSpec:
     pinned_image_id: str
     pinned_manifest_sha256: str
     directory: Path
+    # A derived image ([derive]): built FROM the local image `base`, adding `packages` with
+    # apt-get during the image build (which may use the network; builds in it never do).
+    base: str = ""
+    packages: tuple[str, ...] = ()
 
     @property
     def path(self) -> Path:
@@ -182,6 +187,8 @@ def _parse_spec(data: dict[str, Any], path: Path) -> ImageSpec:
     name = fields.text("name", pattern=_NAME)
     if name != path.parent.name:
         raise fields.error("name", f"is {name!r} but the folder is {path.parent.name!r}")
+    if "derive" in data:
+        return _parse_derived(fields, name, path)
     reference = fields.table("reference")
     bootstrap = fields.table("bootstrap")
     pinned = fields.table("pinned", required=False)
@@ -206,6 +213,44 @@ def _parse_spec(data: dict[str, Any], path: Path) -> ImageSpec:
         pinned_manifest_sha256=pinned.text("manifest_sha256", required=False),
         directory=path.parent,
     )
+
+
+def _parse_derived(fields: _Fields, name: str, path: Path) -> ImageSpec:
+    """A ``[derive]`` spec: another local image plus Debian packages."""
+    derive = fields.table("derive")
+    pinned = fields.table("pinned", required=False)
+    base_name = derive.text("from", pattern=_NAME)
+    if base_name == name:
+        raise derive.error("from", "names the image itself")
+    base = load_spec(base_name)
+    python = fields.text("python", pattern=_PYTHON)
+    if python != base.python:
+        raise fields.error("python", f"is {python}, but the base {base_name} has {base.python}")
+    return ImageSpec(
+        name=name,
+        description=fields.text("description", required=False),
+        python=python,
+        platforms=fields.strings("platforms", pattern=re.compile(r"[a-z0-9_]+")),
+        reference="",
+        digest="",
+        suite=base.suite,
+        variant=base.variant,
+        mirror=base.mirror,
+        include=base.include,
+        pinned_image_id=pinned.text("image_id", required=False),
+        pinned_manifest_sha256=pinned.text("manifest_sha256", required=False),
+        directory=path.parent,
+        base=base_name,
+        packages=derive.strings("packages", pattern=_DEB_PACKAGE),
+    )
+
+
+def installed_packages(spec: ImageSpec) -> frozenset[str]:
+    """The Debian packages a spec asks for (a derived image: its own and its base's)."""
+    names = set(spec.include) | set(spec.packages)
+    locked = read_lock(spec)
+    names |= {entry.partition("=")[0] for entry in locked or ()}
+    return frozenset(names)
 
 
 class _Fields:
@@ -270,6 +315,10 @@ def spec_hash(spec: ImageSpec) -> str:
         "variant": spec.variant,
         "include": sorted(spec.include),
     }
+    if spec.base:
+        # A derived image changes with its base: the base's tag is part of its own.
+        material["base"] = image_tag(load_spec(spec.base))
+        material["packages"] = sorted(spec.packages)
     encoded = json.dumps(material, sort_keys=True).encode()
     return hashlib.sha256(encoded).hexdigest()[:12]
 
@@ -410,6 +459,9 @@ def ensure_image(name: str, *, progress: Progress | None = None) -> ImageRef:
     tag = image_tag(spec)
     image = container.find_image(tag)
     how = ImageSource.LOCAL
+    if image is None and spec.base:
+        image = _derive(spec, tag, ensure_image(spec.base, progress=say), say)
+        how = ImageSource.DERIVED
     if image is None and spec.digest:
         try:
             image = _pull_and_build(spec, tag, say)
@@ -535,6 +587,29 @@ def _pull_and_build(spec: ImageSpec, tag: str, say: Progress) -> container.Local
     probe = _probe(image.id)
     _check_python(spec, probe)
     _write_atomically(_manifest_cache(image.id), _lock_body(probe.manifest))
+    return image
+
+
+def _derive(spec: ImageSpec, tag: str, base: ImageRef, say: Progress) -> container.LocalImage:
+    """Build a derived image FROM its local base, installing its packages with apt-get."""
+    locked = read_lock(spec)
+    wanted = set(spec.packages)
+    # The lock pins this image's own packages at their locked versions; the base's stay as is.
+    pinned = {e.partition("=")[0]: e for e in locked or () if e.partition("=")[0] in wanted}
+    packages = sorted(pinned.get(name, name) for name in wanted)
+    say(f"{spec.name}: installing {', '.join(packages)} on {base.tag}…")
+    started = time.monotonic()
+    image = container.build_image(
+        spec.directory,
+        tag,
+        buildargs={"BASE": base.tag, "PACKAGES": " ".join(packages)},
+        labels={**_labels(spec), LABEL_MANIFEST: "", LABEL_MANIFEST_SHA256: ""},
+        progress=say,
+    )
+    probe = _probe(image.id)
+    _check_python(spec, probe)
+    _write_atomically(_manifest_cache(image.id), _lock_body(probe.manifest))
+    say(f"{spec.name}: ready in {time.monotonic() - started:.0f} s, {image.id[:19]}")
     return image
 
 

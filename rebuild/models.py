@@ -247,6 +247,8 @@ class Divergence:
     detail: str = ""  # a capped unified diff, or an analyser's findings, as text
     explanation: str | None = None
     analyser: str | None = None  # which member analyser produced it, if any
+    # The analyser's finer kinds of difference no rule explained (ELF aspects, e.g. "code").
+    aspects: tuple[str, ...] = ()
 
     @property
     def layer(self) -> Layer:
@@ -310,6 +312,38 @@ class Plan:
     notes: tuple[str, ...] = ()
     # The platform the published wheel was repaired for: `auditwheel repair --plat` replays it.
     repair: str | None = None
+    # From a recipe (recipes/<project>.toml): its path, or None when inferred from the wheel.
+    recipe: str | None = None
+    image_reference: str | None = None  # the registry image the recipe names (digest-pinned)
+    config_settings: tuple[tuple[str, str], ...] = ()  # `uv build -C key=value`, in order
+    requirements: tuple[str, ...] = ()  # exact build-requirement pins beyond the sdist's
+    pre_build: tuple[str, ...] = ()  # shell steps run in the source tree before the build
+    extra_inputs: tuple[ExtraInput, ...] = ()
+    expected: tuple[ExpectedDivergence, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExtraInput:
+    """A file a recipe's build needs beyond the sdist, fetched on the host and hash-checked."""
+
+    url: str
+    sha256: str
+    filename: str  # mounted read-only at /inputs/extra/<filename>
+
+
+@dataclass(frozen=True)
+class ExpectedDivergence:
+    """A divergence a recipe declares known, matched by member glob AND divergence kind.
+
+    ``aspects`` (ELF aspects) narrows a ``content`` divergence of a shared object: it is
+    explained only when every aspect left unexplained is listed.
+    """
+
+    member: str  # fnmatch glob over wheel member names
+    kind: DivergenceKind
+    reason: str
+    link: str
+    aspects: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

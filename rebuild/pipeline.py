@@ -15,9 +15,12 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from packaging.utils import canonicalize_name
+
 from rebuild import __version__
 from rebuild.compare import compare_wheels
-from rebuild.errors import BuildError, RebuildError, ResolveError
+from rebuild.compare.rules import explain_expected
+from rebuild.errors import BuildError, PlanError, RebuildError, ResolveError, UsageError
 from rebuild.fetch import Cache, default_cache_dir, local_artifact
 from rebuild.index import IndexClient, choose_index_url
 from rebuild.models import (
@@ -34,6 +37,7 @@ from rebuild.models import (
     WheelSelector,
 )
 from rebuild.plan import plan_build
+from rebuild.recipes import Recipe, find_recipe, load_recipe
 
 Progress = Callable[[str], None]
 
@@ -85,6 +89,8 @@ class CheckOptions:
     source: SourceKind = SourceKind.SDIST
     repo: str | None = None
     ref: str | None = None
+    # A recipe file to use instead of recipes/<project>.toml (None: that one, if it exists).
+    recipe: Path | None = None
 
 
 def _failed(
@@ -205,7 +211,13 @@ def check(
         provenance_check, sdist = prepared.provenance, prepared.archive
         progress("planning")
         images = {s.name: s.python for s in (load_spec(n) for n in spec_names())}
-        plan = plan_build(published.path, upload_time=upload_time, images=images)
+        plan = plan_build(
+            published.path,
+            upload_time=upload_time,
+            images=images,
+            recipe=_recipe_for(target, options.recipe),
+            version=target.version,
+        )
         plan = replace(plan, environment=(*plan.environment, *prepared.environment))
         with _workdir(cache_root, target, keep=options.keep_workdir) as workdir:
             progress("preparing the build environment")
@@ -230,7 +242,7 @@ def check(
             shutil.copyfile(build.wheel, rebuilt)
             build = replace(build, wheel=rebuilt)
         progress("comparing")
-        comparison = compare_wheels(published.path, rebuilt)
+        comparison = explain_expected(compare_wheels(published.path, rebuilt), plan.expected)
     except RebuildError as e:
         failed = _failed(
             e,
@@ -324,6 +336,74 @@ def provenance(
         notes=tuple(notes),
         provenance=checked,
     )
+
+
+def _recipe_for(target: Target, path: Path | None) -> Recipe | None:
+    """The recipe a check uses: the file given, else recipes/<project>.toml if there is one."""
+    if path is None:
+        return find_recipe(target.project)
+    if not path.is_file():
+        raise UsageError(f"{path} is not a file", hint="give the path of a recipe TOML file")
+    recipe = load_recipe(path)
+    if canonicalize_name(recipe.project) != target.project:
+        raise UsageError(f"{path} is a recipe for {recipe.project}, not for {target.name}")
+    return recipe
+
+
+def plan_release(
+    target: Target,
+    selector: WheelSelector,
+    options: CheckOptions = CheckOptions(),
+    *,
+    progress: Progress = _quiet,
+) -> Plan:
+    """The effective recipe for ``target``'s wheel (recipe file or inferred), without building.
+
+    Raises RebuildError: there is no report to carry a failure here.
+    """
+    from rebuild.images import load_spec, spec_names
+
+    cache = Cache(options.cache_dir or default_cache_dir())
+    _index, release = _resolve_release(target, selector, options.index_url, options.wheel, progress)
+    progress("downloading")
+    published, upload_time = _published_wheel(release, options.wheel, cache, [])
+    images = {s.name: s.python for s in (load_spec(n) for n in spec_names())}
+    return plan_build(
+        published.path,
+        upload_time=upload_time,
+        images=images,
+        recipe=_recipe_for(target, options.recipe),
+        version=target.version,
+    )
+
+
+def validate_recipes(path: Path | None = None) -> list[Recipe]:
+    """Validate every recipe under ``path`` (default: the recipes directory), or one file.
+
+    Beyond each file's schema: every fallback image is defined under containers/ and installs
+    the system packages the section needs. Raises PlanError at the first problem.
+    """
+    from rebuild.images import installed_packages, load_spec, spec_names
+    from rebuild.recipes import check_system_packages, recipe_paths
+
+    paths = recipe_paths(path)
+    if not paths:
+        raise UsageError(f"no recipe files (*.toml) at {path or 'the recipes directory'}")
+    specs = {name: load_spec(name) for name in spec_names()}
+    provided = {name: installed_packages(spec) for name, spec in specs.items()}
+    recipes = []
+    for recipe_path in paths:
+        recipe = load_recipe(recipe_path)
+        for section in recipe.releases:
+            if section.image is not None and section.image.fallback not in specs:
+                raise PlanError(
+                    f"{recipe_path}: field release[{section.index}].image.fallback is "
+                    f"{section.image.fallback!r}; allowed: {', '.join(sorted(specs)) or 'none'}",
+                    hint="images are defined under containers/",
+                )
+        check_system_packages(recipe, provided)
+        recipes.append(recipe)
+    return recipes
 
 
 def results_dir(cache_root: Path, target: Target) -> Path:

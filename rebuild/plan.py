@@ -16,7 +16,7 @@ import zipfile
 import zlib
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email.parser import HeaderParser
 from pathlib import Path
@@ -26,6 +26,7 @@ from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
 from rebuild.errors import ArchiveError, PlanError
 from rebuild.models import Plan
+from rebuild.recipes import Recipe, apply_recipe
 
 # WHEEL files are a few hundred bytes; a bigger one is hostile or broken.
 MAX_WHEEL_FILE = 64 * 1024
@@ -250,8 +251,37 @@ def plan_build(
     *,
     upload_time: datetime | None,
     images: Mapping[str, str],
+    recipe: Recipe | None = None,
+    version: str | None = None,
 ) -> Plan:
-    """The effective recipe for rebuilding ``wheel``; ``images`` maps image name -> Python."""
+    """The effective recipe for rebuilding ``wheel``; ``images`` maps image name -> Python.
+
+    With a ``recipe`` (and the release's ``version``), its first section matching the version
+    and the wheel's tags overrides what the wheel alone says; ``Plan.origins`` says which.
+    """
+    inferred = _infer(wheel, upload_time=upload_time, images=images)
+    if recipe is None or version is None:
+        return inferred
+    section = recipe.select(version, inferred.wheel_tags)
+    if section is None:
+        return replace(
+            inferred,
+            notes=(
+                *inferred.notes,
+                f"{recipe.path.name} has no [[release]] for {version} with tags "
+                f"{', '.join(inferred.wheel_tags)}: planned from the wheel alone",
+            ),
+        )
+    return apply_recipe(inferred, recipe, section, dict(images))
+
+
+def _infer(
+    wheel: Path,
+    *,
+    upload_time: datetime | None,
+    images: Mapping[str, str],
+) -> Plan:
+    """The plan the published wheel alone supports."""
     evidence = read_evidence(wheel)
     image, python = python_for(evidence.tags, images)
     backend, pins = backend_from_generator(evidence.generator)

@@ -8,11 +8,12 @@ no rule matches stays unexplained: that is what a reviewer must look at.
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from rebuild.models import Divergence, DivergenceKind, Side
+from rebuild.models import Comparison, Divergence, DivergenceKind, ExpectedDivergence, Side
 
 # Member-layer kinds that are a member's own divergence (not a consequence recorded elsewhere).
 _OWN = frozenset(
@@ -113,6 +114,11 @@ def _unrepaired_tags(d: Divergence) -> bool:
     )
 
 
+# auditwheel renames a grafted library <name>-<first 8 hex of its sha256><rest of the name>:
+# libgfortran-040039e1.so.5.0.0, libopenblas64_p-r0-0cf96a72.3.23.dev.so.
+_GRAFTED = re.compile(r"^(?P<base>.+)-[0-9a-f]{8}\.(?P<suffix>(?:.*\.)?so(?:\..*)?)$")
+
+
 def _grafted_library(member: str | None) -> tuple[str, str] | None:
     """``pkg.libs/libgfortran-040039e1.so.5.0.0`` -> ``("libgfortran", "so.5.0.0")``.
 
@@ -121,11 +127,8 @@ def _grafted_library(member: str | None) -> tuple[str, str] | None:
     top, _, name = (member or "").partition("/")
     if not top.endswith(".libs") or not name or "/" in name:
         return None
-    stem, dot, suffix = name.partition(".")
-    base, dash, _ = stem.rpartition("-")
-    if not dot or not dash or not suffix.startswith("so"):
-        return None
-    return base, suffix
+    match = _GRAFTED.match(name)
+    return None if match is None else (match["base"], match["suffix"])
 
 
 def _wheel_tag_not_repaired(d: Divergence, _: RuleContext) -> bool:
@@ -237,3 +240,40 @@ def explain(divergences: Sequence[Divergence], rules: Sequence[Rule] = RULES) ->
                 )
         explained.append(divergence)
     return explained
+
+
+def expected_rule(expected: ExpectedDivergence) -> Rule:
+    """A recipe's expected divergence as a rule: its member glob AND its kind (and ELF aspects).
+
+    With aspects, a shared object's divergence is explained only when every aspect the built-in
+    ELF rules left unexplained is among them.
+    """
+
+    def when(d: Divergence, _: RuleContext) -> bool:
+        if d.member is None or not fnmatch.fnmatchcase(d.member, expected.member):
+            return False
+        return not expected.aspects or (bool(d.aspects) and set(d.aspects) <= set(expected.aspects))
+
+    # The reason is the recipe's text: braces in it are not format fields.
+    reason = f"expected by the recipe: {expected.reason} ({expected.link})"
+    return Rule(
+        f"recipe:{expected.member}:{expected.kind.value}",
+        frozenset({expected.kind}),
+        reason.replace("{", "{{").replace("}", "}}"),
+        when,
+    )
+
+
+def explain_expected(comparison: Comparison, expected: Sequence[ExpectedDivergence]) -> Comparison:
+    """``comparison`` with a recipe's expected divergences explained; the verdict is unchanged.
+
+    Only divergences the built-in rules left unexplained are looked at; the review order
+    (unexplained first) is kept.
+    """
+    if not expected:
+        return comparison
+    rules = [expected_rule(e) for e in expected]
+    divergences = explain(comparison.divergences, rules)
+    # A stable sort on `explained` alone keeps the layer and member order within each group.
+    ordered = tuple(sorted(divergences, key=lambda d: d.explained))
+    return replace(comparison, divergences=ordered)

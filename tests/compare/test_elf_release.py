@@ -18,6 +18,7 @@ import pytest
 
 from compare.wheels import BASE, DIST_INFO, RECORD, make_wheel, record_for
 from rebuild.compare import compare_wheels
+from rebuild.compare.rules import _grafted_library
 from rebuild.models import Divergence, DivergenceKind, Layer, Target, Verdict, WheelSelector
 from rebuild.pipeline import CheckOptions, check
 
@@ -124,7 +125,9 @@ def test_markupsafe_manylinux_wheel_rebuilt_here(shared_cache: Path) -> None:
     )
     assert report.verdict is Verdict.DIVERGENT, report.failure
     assert report.plan is not None and report.plan.repair == "manylinux_2_17_x86_64"
-    assert any("manylinux image" in note for note in report.plan.notes)
+    # The report says plainly that the publisher's image was not used here (the recipe's words
+    # when recipes/markupsafe.toml applies, the inferred plan's otherwise).
+    assert any("fallback image" in n or "manylinux image" in n for n in report.plan.notes)
     assert report.build is not None and report.build.repair is not None
     assert any(r.startswith("auditwheel==") for r in report.build.requirements)
     comparison = report.comparison
@@ -199,3 +202,21 @@ def test_a_repair_auditwheel_refuses_keeps_the_plain_wheel_and_is_explained(
         d.member for d in comparison.divergences if d.kind is DivergenceKind.DIRECTORY_ENTRY
     }
     assert "MarkupSafe.libs/" in directories
+
+
+@pytest.mark.parametrize(
+    ("member", "library"),
+    [
+        ("demo.libs/libgfortran-040039e1.so.5.0.0", ("libgfortran", "so.5.0.0")),
+        # numpy 1.26.4's OpenBLAS: the version sits between the hash and ".so".
+        (
+            "numpy.libs/libopenblas64_p-r0-0cf96a72.3.23.dev.so",
+            ("libopenblas64_p-r0", "3.23.dev.so"),
+        ),
+        ("demo.libs/README.txt", None),
+        ("demo.libs/libz-nothex00.so.1", None),
+        ("demo/libz-040039e1.so.1", None),
+    ],
+)
+def test_grafted_library_names_are_recognised(member: str, library: tuple[str, str] | None) -> None:
+    assert _grafted_library(member) == library

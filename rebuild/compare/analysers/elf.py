@@ -230,5 +230,6 @@ class ElfAnalyser:
                 detail=detail_text(diff, judgement),
                 explanation=judgement.reason,
                 analyser=self.name,
+                aspects=tuple(sorted(a.value for a in judgement.unexplained)),
             )
         ]

@@ -1,0 +1,325 @@
+"""Recipes: the schema and its errors, section matching, planning and building with a recipe,
+and expected divergences matched by member and kind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_plan_repair import platform_wheel
+
+from rebuild.build import build_script, container_environment, requirements_to_resolve
+from rebuild.compare.rules import explain_expected
+from rebuild.errors import PlanError, UsageError
+from rebuild.models import (
+    Comparison,
+    Divergence,
+    DivergenceKind,
+    ExpectedDivergence,
+    Verdict,
+    WheelInfo,
+)
+from rebuild.pipeline import validate_recipes
+from rebuild.plan import plan_build
+from rebuild.recipes import find_recipe, load_recipe, recipe_paths
+
+IMAGES = {"bookworm-py311": "3.11", "bookworm-py311-numeric": "3.11"}
+REPO_RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+
+GOOD = """
+schema = 1
+project = "Demo"
+
+[[release]]
+versions = ">=1.0,<2"
+wheel_tags = ["cp311-cp311-manylinux*_x86_64"]
+build_requirements = ["Cython==3.0.8"]
+pre_build = ["echo before"]
+
+[release.image]
+reference = "quay.io/pypa/manylinux2014_x86_64"
+digest = ""
+fallback = "bookworm-py311-numeric"
+
+[release.config_settings]
+setup-args = ["-Da=1", "-Db=2"]
+builddir = "out"
+
+[release.environment]
+CFLAGS = "-O2"
+
+[release.repair]
+auditwheel = "5.4.0"
+plat = "manylinux2014_x86_64"
+
+[[release.expected]]
+member = "demo/__config__.py"
+kind = "content"
+reason = "an object id"
+link = "https://example.org/issue/1"
+
+[[release]]
+versions = ">=2"
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "demo.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def manylinux_wheel(tmp_path: Path, version: str = "1.0") -> Path:
+    return platform_wheel(
+        tmp_path,
+        f"demo-{version}-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        ["cp311-cp311-manylinux_2_17_x86_64", "cp311-cp311-manylinux2014_x86_64"],
+    )
+
+
+# --- the schema -------------------------------------------------------------------------------
+
+
+def test_a_valid_recipe_loads_with_every_field(tmp_path: Path) -> None:
+    recipe = load_recipe(write(tmp_path, GOOD))
+    first, second = recipe.releases
+    assert first.config_settings == (
+        ("setup-args", "-Da=1"),
+        ("setup-args", "-Db=2"),
+        ("builddir", "out"),
+    )
+    assert first.image is not None and first.image.fallback == "bookworm-py311-numeric"
+    assert first.repair is not None and first.repair.auditwheel == "5.4.0"
+    assert first.expected[0].kind is DivergenceKind.CONTENT
+    assert second.wheel_tags == ("*",)  # no tags: every wheel of those versions
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "allowed"),
+    [
+        (("schema = 1", "schema = 2"), "field schema", "allowed: 1"),
+        (('versions = ">=1.0,<2"', 'versions = "one"'), "release[1].versions", "PEP 440"),
+        (('wheel_tags = ["cp311', 'wheel_tags = ["cp311-'), "release[1].wheel_tags", "globs"),
+        (('"Cython==3.0.8"', '"Cython>=3"'), "release[1].build_requirements", "exact pins"),
+        (('CFLAGS = "-O2"', 'UV_OFFLINE = "0"'), "release[1].environment.UV_OFFLINE", "any other"),
+        (('CFLAGS = "-O2"', "CFLAGS = 2"), "release[1].environment.CFLAGS", "must be a string"),
+        (('digest = ""', 'digest = "latest"'), "release[1].image.digest", "sha256:<64 hex>"),
+        (('plat = "manylinux2014_x86_64"', 'plat = "linux"'), "release[1].repair.plat", "policy"),
+        (('kind = "content"', 'kind = "everything"'), "release[1].expected[1].kind", "content"),
+        (('member = "demo/__config__.py"', 'member = "**"'), "expected[1].member", "not every"),
+        (('link = "https://example.org/issue/1"', 'link = "see chat"'), "expected[1].link", "URL"),
+        (("pre_build =", "pre_builds ="), "field release[1].pre_builds", "allowed here:"),
+    ],
+)
+def test_a_bad_field_is_named_with_what_is_allowed(
+    tmp_path: Path, change: tuple[str, str], field: str, allowed: str
+) -> None:
+    old, new = change
+    assert old in GOOD
+    path = write(tmp_path, GOOD.replace(old, new, 1))
+    with pytest.raises(PlanError) as caught:
+        load_recipe(path)
+    message = caught.value.message
+    assert str(path) in message
+    assert field in message
+    assert allowed in message
+
+
+def test_an_expected_divergence_without_a_kind_is_rejected(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace('kind = "content"\n', ""))
+    with pytest.raises(PlanError, match=r"release\[1\]\.expected\[1\]\.kind is missing"):
+        load_recipe(path)
+
+
+def test_elf_aspects_are_checked_and_only_for_content(tmp_path: Path) -> None:
+    bad_aspect = GOOD.replace('kind = "content"', 'kind = "content"\naspects = ["colour"]')
+    with pytest.raises(PlanError, match="has 'colour'; allowed: build-id"):
+        load_recipe(write(tmp_path, bad_aspect))
+    wrong_kind = GOOD.replace('kind = "content"', 'kind = "timestamp"\naspects = ["code"]')
+    with pytest.raises(PlanError, match="only with kind = 'content'"):
+        load_recipe(write(tmp_path, wrong_kind))
+
+
+def test_the_file_must_be_named_after_the_project(tmp_path: Path) -> None:
+    with pytest.raises(PlanError, match=r"must be named after it: demo\.toml"):
+        load_recipe(write(tmp_path, GOOD, "other.toml"))
+
+
+def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path, "schema = = 1")
+    with pytest.raises(PlanError, match="not valid TOML") as caught:
+        load_recipe(path)
+    assert str(path) in caught.value.message
+
+
+# --- choosing a section -----------------------------------------------------------------------
+
+
+def test_the_first_section_matching_version_and_tags_applies(tmp_path: Path) -> None:
+    recipe = load_recipe(write(tmp_path, GOOD))
+    tags = ("cp311-cp311-manylinux_2_17_x86_64",)
+    assert recipe.select("1.5", tags) is recipe.releases[0]
+    assert recipe.select("1.5", ("cp311-cp311-win_amd64",)) is None
+    assert recipe.select("2.1", ("cp311-cp311-win_amd64",)) is recipe.releases[1]
+    assert recipe.select("0.9", tags) is None
+
+
+def test_recipes_are_found_by_normalised_project_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path, GOOD)
+    monkeypatch.setenv("REBUILD_RECIPES_DIR", str(tmp_path))
+    found = find_recipe("DEMO")
+    assert found is not None and found.project == "Demo"
+    assert find_recipe("absent") is None
+
+
+# --- planning and building with a recipe ------------------------------------------------------
+
+
+def test_the_plan_takes_the_recipe_values_and_says_where_each_came_from(tmp_path: Path) -> None:
+    recipe = load_recipe(write(tmp_path, GOOD))
+    wheel = manylinux_wheel(tmp_path)
+    plan = plan_build(wheel, upload_time=None, images=IMAGES, recipe=recipe, version="1.0")
+    assert plan.recipe == str(recipe.path)
+    assert plan.image == "bookworm-py311-numeric"
+    assert plan.image_reference == "quay.io/pypa/manylinux2014_x86_64"
+    assert plan.repair == "manylinux2014_x86_64"
+    assert plan.requirements == ("Cython==3.0.8", "auditwheel==5.4.0")
+    assert ("CFLAGS", "-O2") in plan.environment
+    origins = dict(plan.origins)
+    for field in ("config_settings", "environment", "requirements", "pre_build", "expected"):
+        assert "demo.toml [[release]] 1" in origins[field]
+    assert any("was NOT used" in n and "bookworm-py311-numeric" in n for n in plan.notes)
+    # The inferred manylinux note is replaced by the recipe's own fallback statement.
+    assert not any("was built in a manylinux image" in n for n in plan.notes)
+
+
+def test_without_a_matching_section_the_plan_is_inferred_and_says_so(tmp_path: Path) -> None:
+    recipe = load_recipe(write(tmp_path, GOOD))
+    wheel = manylinux_wheel(tmp_path, "0.5")
+    plan = plan_build(wheel, upload_time=None, images=IMAGES, recipe=recipe, version="0.5")
+    assert plan.recipe is None
+    assert plan.image == "bookworm-py311"
+    assert any("has no [[release]] for 0.5" in n for n in plan.notes)
+
+
+def test_a_fallback_image_that_is_not_defined_is_a_plan_error(tmp_path: Path) -> None:
+    recipe = load_recipe(write(tmp_path, GOOD))
+    wheel = manylinux_wheel(tmp_path)
+    with pytest.raises(PlanError, match=r"image\.fallback names the image"):
+        plan_build(
+            wheel, upload_time=None, images={"bookworm-py311": "3.11"}, recipe=recipe, version="1"
+        )
+
+
+def test_the_build_applies_config_settings_pins_environment_and_pre_build(tmp_path: Path) -> None:
+    recipe = load_recipe(write(tmp_path, GOOD))
+    plan = plan_build(
+        manylinux_wheel(tmp_path), upload_time=None, images=IMAGES, recipe=recipe, version="1.0"
+    )
+    script = build_script(plan, "demo-1.0")
+    build_line = next(line for line in script.splitlines() if " build --wheel " in line)
+    assert build_line.endswith("-C setup-args=-Da=1 -C setup-args=-Db=2 -C builddir=out .")
+    assert script.index("echo before") < script.index(build_line)
+    assert container_environment(plan)["CFLAGS"] == "-O2"
+    wanted = requirements_to_resolve(("meson-python",), "mesonpy", plan)
+    assert "Cython==3.0.8" in wanted and "auditwheel==5.4.0" in wanted
+
+
+# --- expected divergences ---------------------------------------------------------------------
+
+
+def comparison_of(*divergences: Divergence) -> Comparison:
+    info = WheelInfo("demo.whl", "0" * 64, 1, 1)
+    return Comparison(info, info, Verdict.DIVERGENT, divergences, identical_members=0)
+
+
+CONFIG = ExpectedDivergence(
+    member="demo/__config__.py",
+    kind=DivergenceKind.CONTENT,
+    reason="an object id",
+    link="https://example.org/1",
+)
+SYMBOLS = ExpectedDivergence(
+    member="demo/_core.*.so",
+    kind=DivergenceKind.CONTENT,
+    reason="random symbol names",
+    link="https://example.org/2",
+    aspects=("local-symbols",),
+)
+
+
+def test_an_expected_divergence_needs_its_member_and_its_kind() -> None:
+    content = Divergence(DivergenceKind.CONTENT, "differs", member="demo/__config__.py")
+    only = Divergence(DivergenceKind.ONLY_PUBLISHED, "gone", member="demo/__config__.py")
+    other = Divergence(DivergenceKind.CONTENT, "differs", member="demo/other.py")
+    result = explain_expected(comparison_of(content, only, other), [CONFIG])
+    by_member_kind = {(d.member, d.kind): d for d in result.divergences}
+    explained = by_member_kind[("demo/__config__.py", DivergenceKind.CONTENT)]
+    assert explained.explanation is not None
+    assert (
+        "an object id" in explained.explanation and "https://example.org/1" in explained.explanation
+    )
+    assert not by_member_kind[("demo/__config__.py", DivergenceKind.ONLY_PUBLISHED)].explained
+    assert not by_member_kind[("demo/other.py", DivergenceKind.CONTENT)].explained
+    assert result.verdict is Verdict.DIVERGENT
+    assert [d.explained for d in result.divergences] == [False, False, True]
+
+
+def test_elf_aspects_must_all_be_expected() -> None:
+    member = "demo/_core.cpython-311-x86_64-linux-gnu.so"
+    symbols_only = Divergence(
+        DivergenceKind.CONTENT, "elf", member=member, aspects=("local-symbols",)
+    )
+    with_code = Divergence(
+        DivergenceKind.CONTENT, "elf", member=member, aspects=("code", "local-symbols")
+    )
+    no_aspects = Divergence(DivergenceKind.CONTENT, "bytes", member=member)
+    result = explain_expected(comparison_of(symbols_only, with_code, no_aspects), [SYMBOLS])
+    explained = {d.aspects: d.explained for d in result.divergences}
+    assert explained == {("local-symbols",): True, ("code", "local-symbols"): False, (): False}
+
+
+def test_an_already_explained_divergence_keeps_its_reason() -> None:
+    d = Divergence(
+        DivergenceKind.CONTENT, "x", member="demo/__config__.py", explanation="built-in reason"
+    )
+    (kept,) = explain_expected(comparison_of(d), [CONFIG]).divergences
+    assert kept.explanation == "built-in reason"
+
+
+# --- validating the repository's recipes ------------------------------------------------------
+
+
+def test_every_recipe_in_the_repository_validates() -> None:
+    paths = recipe_paths(REPO_RECIPES)
+    assert {p.stem for p in paths} >= {"numpy", "markupsafe", "msgpack"}
+    recipes = validate_recipes(REPO_RECIPES)
+    assert len(recipes) == len(paths)
+    numpy = next(r for r in recipes if r.project == "numpy")
+    reasons = " ".join(e.reason for e in numpy.releases[0].expected)
+    assert "__config__" in reasons and "/tmp/cc" in reasons
+
+
+def test_validation_checks_the_fallback_image_installs_the_system_packages(
+    tmp_path: Path,
+) -> None:
+    text = GOOD.replace(
+        'pre_build = ["echo before"]', 'pre_build = ["echo before"]\nsystem_packages = ["gfortran"]'
+    )
+    write(tmp_path, text)
+    assert validate_recipes(tmp_path)[0].project == "Demo"
+    lacking = text.replace('fallback = "bookworm-py311-numeric"', 'fallback = "bookworm-py311"')
+    write(tmp_path, lacking)
+    with pytest.raises(PlanError, match="gfortran, which the image bookworm-py311 does not"):
+        validate_recipes(tmp_path)
+    unknown = text.replace('fallback = "bookworm-py311-numeric"', 'fallback = "nowhere"')
+    write(tmp_path, unknown)
+    with pytest.raises(PlanError, match=r"image\.fallback is 'nowhere'"):
+        validate_recipes(tmp_path)
+
+
+def test_validating_an_empty_folder_is_a_usage_error(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no recipe files"):
+        validate_recipes(tmp_path)
