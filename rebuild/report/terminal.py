@@ -62,6 +62,12 @@ def short_hash(sha256: str) -> str:
     return f"{sha256[:12]}…"
 
 
+# Analysers whose summary is the whole screen-worthy story: their detail (function lists,
+# sections, toolchain lines) and per-side values go to the JSON/HTML reports, so that a wheel
+# with dozens of extensions still reads on one screen, one entry per extension.
+SUMMARY_ONLY = frozenset({"elf"})
+
+
 def _divergence_line(d: Divergence) -> Text:
     mark = "✓" if d.explained else "✗"
     style = "green" if d.explained else "bold red"
@@ -69,7 +75,12 @@ def _divergence_line(d: Divergence) -> Text:
     if d.member and d.layer is not Layer.CONTAINER:
         line.append_text(Text.from_markup(f"[bold]{safe(d.member)}[/]  "))
     line.append_text(Text.from_markup(safe(d.summary)))
-    if d.layer is not Layer.CONTAINER and (d.published is not None or d.rebuilt is not None):
+    brief = d.analyser in SUMMARY_ONLY
+    if (
+        not brief
+        and d.layer is not Layer.CONTAINER
+        and (d.published is not None or d.rebuilt is not None)
+    ):
         line.append_text(
             Text.from_markup(
                 f"\n    published: {safe(str(d.published))}\n    rebuilt:   {safe(str(d.rebuilt))}"
@@ -99,7 +110,7 @@ def _section(title: str, items: Iterable[Divergence], *, diffs: bool, limit: int
     out: list[RenderableType] = [Text.from_markup(f"\n[bold underline]{title}[/] ({len(items)})")]
     for d in items[:limit]:
         out.append(_divergence_line(d))
-        if diffs and d.detail:
+        if diffs and d.detail and d.analyser not in SUMMARY_ONLY:
             out.append(_diff(d.detail))
     if len(items) > limit:
         out.append(Text(f"  … and {len(items) - limit} more in the JSON report"))
