@@ -46,6 +46,18 @@ app = typer.Typer(
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
+SpecArgument = Annotated[
+    str,
+    typer.Argument(metavar="NAME==VERSION", help="One release, e.g. numpy==1.26.4."),
+]
+WheelOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--wheel",
+        help="Check this wheel file (one you hold) instead of downloading the index's; its "
+        "sha256 is compared with the index's file of the same name.",
+    ),
+]
 PythonOption = Annotated[
     str | None,
     typer.Option(
@@ -109,9 +121,7 @@ def _root(
 
 @app.command()
 def resolve(
-    spec: Annotated[
-        str, typer.Argument(metavar="NAME==VERSION", help="The release, e.g. numpy==1.26.4.")
-    ],
+    spec: SpecArgument,
     python: PythonOption = None,
     platform: PlatformOption = None,
     index_url: IndexOption = None,
@@ -146,20 +156,11 @@ def compare(
 
 @app.command()
 def check(
-    spec: Annotated[
-        str, typer.Argument(metavar="NAME==VERSION", help="The release, e.g. attrs==23.2.0.")
-    ],
+    spec: SpecArgument,
     python: PythonOption = None,
     platform: PlatformOption = None,
     index_url: IndexOption = None,
-    wheel: Annotated[
-        Path | None,
-        typer.Option(
-            "--wheel",
-            help="Check this wheel file (one you hold) instead of downloading the index's; its "
-            "sha256 is compared with the index's file of the same name.",
-        ),
-    ] = None,
+    wheel: WheelOption = None,
     json_path: JsonOption = None,
     cache_dir: CacheOption = None,
     keep_workdir: Annotated[
@@ -560,16 +561,11 @@ RefOption = Annotated[
 
 @app.command()
 def provenance(
-    spec: Annotated[
-        str, typer.Argument(metavar="NAME==VERSION", help="The release, e.g. requests==2.32.3.")
-    ],
+    spec: SpecArgument,
     python: PythonOption = None,
     platform: PlatformOption = None,
     index_url: IndexOption = None,
-    wheel: Annotated[
-        Path | None,
-        typer.Option("--wheel", help="Check this wheel file (one you hold), not the index's."),
-    ] = None,
+    wheel: WheelOption = None,
     repo: RepoOption = None,
     ref: RefOption = None,
     git: Annotated[
@@ -676,9 +672,7 @@ app.add_typer(recipe_app, name="recipe")
 
 @recipe_app.command("show")
 def recipe_show(
-    spec: Annotated[
-        str, typer.Argument(metavar="NAME==VERSION", help="The release, e.g. numpy==1.26.4.")
-    ],
+    spec: SpecArgument,
     python: PythonOption = None,
     platform: PlatformOption = None,
     index_url: IndexOption = None,
