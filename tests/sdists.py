@@ -122,6 +122,11 @@ def build_published_wheel(out: Path, code: bytes = CODE) -> Path:
     (tree / "backend.py").write_text(BACKEND)
     (tree / "mode.txt").write_text("ok")
     (tree / "demo" / "__init__.py").write_bytes(code)
+    return build_on_host(tree, out)
+
+
+def build_on_host(tree: Path, out: Path) -> Path:
+    """Run the backend of a source ``tree`` on the host, as a publisher would, with SDE set."""
     before = os.environ.get("SOURCE_DATE_EPOCH")
     os.environ["SOURCE_DATE_EPOCH"] = str(SDE)
     try:

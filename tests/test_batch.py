@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from conftest import ServeRelease
 from helpers_index import LocalServer, sha256
-from sdists import BACKEND, PYPROJECT, SDE, _load_backend
+from sdists import BACKEND, PYPROJECT, SDE, build_on_host
 
 from rebuild.batch import BatchOptions, locked_selector, run_batch
 from rebuild.container import engine as container_engine
@@ -241,16 +241,7 @@ def make_release(
     (tree / name / "__init__.py").write_bytes(published_code)
     wheels = out / "published"
     wheels.mkdir(exist_ok=True)
-    before = os.environ.get("SOURCE_DATE_EPOCH")
-    os.environ["SOURCE_DATE_EPOCH"] = str(SDE)
-    try:
-        filename = _load_backend(tree).build_wheel(str(wheels))
-    finally:
-        if before is None:
-            del os.environ["SOURCE_DATE_EPOCH"]
-        else:
-            os.environ["SOURCE_DATE_EPOCH"] = before
-    return wheels / str(filename), sdist
+    return build_on_host(tree, wheels), sdist
 
 
 TAMPERED = CODE + b"__import__('os').system('id')\n"
