@@ -60,6 +60,7 @@ OUT_MOUNT = "/out"
 # Container paths on the sandbox's tmpfs (its root filesystem is read-only), not the host's /tmp.
 SCRATCH = "/tmp"  # noqa: S108
 BUILD_ROOT = "/tmp/src"  # noqa: S108
+BUILD_VENV = "/tmp/build-env"  # noqa: S108 - the environment of a build without isolation
 
 Log = Callable[[str], None]
 
@@ -313,7 +314,19 @@ def prepare_inputs(
 
 def build_script(plan: Plan, source_name: str) -> str:
     """The shell script the container runs: copy the source somewhere writable, then build."""
-    src = f"{BUILD_ROOT}/{source_name}"
+    src = plan.source_dir or f"{BUILD_ROOT}/{source_name}"
+    python = f"/usr/bin/python{plan.python}"
+    isolation = ""
+    environment = []
+    if not plan.build_isolation:
+        # Upstream installed its build requirements itself and built without isolation: install
+        # exactly the pinned set (everything resolved on the host) and build in that environment.
+        environment = [
+            f"{UV_MOUNT} venv --quiet --python {python} {BUILD_VENV}",
+            f"{UV_MOUNT} pip install --quiet --python {BUILD_VENV}/bin/python "
+            "--requirement /inputs/constraints.txt",
+        ]
+        python, isolation = f"{BUILD_VENV}/bin/python", " --no-build-isolation"
     lines = [
         "set -eu",
         f"umask {plan.umask or '022'}",
@@ -322,9 +335,10 @@ def build_script(plan: Plan, source_name: str) -> str:
         f"cp -R --preserve=mode,timestamps {SOURCE_MOUNT}/. {shlex.quote(src)}/",
         f"cd {shlex.quote(src)}",
         f"{UV_MOUNT} --version",
+        *environment,
         # A recipe's pre-build steps: upstream's, run offline in the copied source tree.
         *plan.pre_build,
-        f"{UV_MOUNT} build --wheel --no-config --python /usr/bin/python{plan.python} "
+        f"{UV_MOUNT} build --wheel --no-config --python {python}{isolation} "
         f"--build-constraint /inputs/constraints.txt --out-dir {OUT_MOUNT}"
         + "".join(f" -C {shlex.quote(f'{key}={value}')}" for key, value in plan.config_settings)
         + " .",
@@ -426,6 +440,7 @@ def run_build(
             **({str(inputs.extra): EXTRA_MOUNT} if inputs.extra is not None else {}),
         },
         output_mount=(str(out), OUT_MOUNT),
+        writable_dirs=(plan.source_dir,) if plan.source_dir else (),
         memory=limits.memory,
         pids_limit=limits.pids,
         timeout_s=limits.timeout_s,

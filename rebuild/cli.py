@@ -9,6 +9,7 @@ once, in :func:`main`.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -23,6 +24,8 @@ from rebuild.report import json as json_report
 from rebuild.report.terminal import print_release, print_report, safe
 
 if TYPE_CHECKING:
+    from rich.status import Status
+
     from rebuild.images import ImageRef
 
 EXIT_INTERRUPTED = 130
@@ -99,6 +102,36 @@ JsonOption = Annotated[
 
 def _progress(message: str) -> None:
     err.print(f"[dim]· {safe(message)}[/]")
+
+
+class _Heartbeat:
+    """Progress of a check: each stage as it starts, and during a long build its elapsed time
+    and latest log line (on the status line of a terminal; every 30 s in a log file)."""
+
+    EVERY_S = 30.0
+
+    def __init__(self, status: Status, *, verbose: bool) -> None:
+        self.status = status
+        self.verbose = verbose
+        self.stage = "starting"
+        self.started = self.printed = time.monotonic()
+
+    def progress(self, message: str) -> None:
+        self.stage = message
+        self.started = self.printed = time.monotonic()
+        self.status.update(safe(message))
+        err.print(f"[dim]· {safe(message)}[/]")
+
+    def log(self, line: str) -> None:
+        line = line.rstrip()
+        if self.verbose:
+            err.print(f"[dim]│ {safe(line)}[/]")
+        now = time.monotonic()
+        elapsed = f"{int(now - self.started) // 60}m{int(now - self.started) % 60:02d}s"
+        self.status.update(f"{safe(self.stage)} · {elapsed} · [dim]{safe(line[:80])}[/]")
+        if not self.verbose and not err.is_terminal and now - self.printed >= self.EVERY_S:
+            self.printed = now
+            err.print(f"[dim]· … {elapsed}: {safe(line[:100])}[/]")
 
 
 def _version_callback(value: bool) -> None:
@@ -223,20 +256,13 @@ def check(
         recipe=recipe,
     )
     with err.status("starting") as status:
-
-        def progress(message: str) -> None:
-            status.update(safe(message))
-            err.print(f"[dim]· {safe(message)}[/]")
-
-        def on_log(line: str) -> None:
-            err.print(f"[dim]│ {safe(line.rstrip())}[/]")
-
+        heartbeat = _Heartbeat(status, verbose=verbose)
         report = pipeline.check(
             Target.parse(spec),
             WheelSelector(python=python, platform=platform),
             options,
-            progress=progress,
-            on_log=on_log if verbose else None,
+            progress=heartbeat.progress,
+            on_log=heartbeat.log,
         )
     if json_path is not None:
         json_report.write(report, json_path)

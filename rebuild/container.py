@@ -252,6 +252,8 @@ class SandboxSpec:
     cpus: float | None = None
     scratch_size: str = "4g"
     """Size of the tmpfs at /tmp (build scratch and $HOME); it counts against memory."""
+    writable_dirs: tuple[str, ...] = ()
+    """More empty tmpfs directories the user owns, e.g. a source path upstream built in."""
 
 
 @dataclass(frozen=True)
@@ -387,6 +389,7 @@ def _create_args(spec: SandboxSpec) -> dict[str, Any]:
     tmpfs = {
         _SCRATCH: f"{scratch},mode=1777",
         _HOME: f"{scratch},mode=0700,uid={uid},gid={gid or uid}",
+        **dict.fromkeys(spec.writable_dirs, f"{scratch},mode=0755,uid={uid},gid={gid or uid}"),
     }
     args: dict[str, Any] = {
         "image": spec.image,

@@ -249,6 +249,12 @@ class Divergence:
     analyser: str | None = None  # which member analyser produced it, if any
     # The analyser's finer kinds of difference no rule explained (ELF aspects, e.g. "code").
     aspects: tuple[str, ...] = ()
+    # While some aspects stay unexplained: the reasons that cover the others.
+    partly_explained: str | None = None
+    # The ids of the rules that explained it ("container", "elf-toolchain", "recipe"...).
+    rules: tuple[str, ...] = ()
+    # A shorter summary for one-line listings ("" = the summary itself).
+    brief: str = ""
 
     @property
     def layer(self) -> Layer:
@@ -318,6 +324,10 @@ class Plan:
     config_settings: tuple[tuple[str, str], ...] = ()  # `uv build -C key=value`, in order
     requirements: tuple[str, ...] = ()  # exact build-requirement pins beyond the sdist's
     pre_build: tuple[str, ...] = ()  # shell steps run in the source tree before the build
+    # Where the source sits in the container (upstream's path, e.g. "/project"): builds embed it.
+    source_dir: str | None = None
+    # False: the pinned requirements are installed in one environment, built without isolation.
+    build_isolation: bool = True
     extra_inputs: tuple[ExtraInput, ...] = ()
     expected: tuple[ExpectedDivergence, ...] = ()
 
@@ -336,7 +346,9 @@ class ExpectedDivergence:
     """A divergence a recipe declares known, matched by member glob AND divergence kind.
 
     ``aspects`` (ELF aspects) narrows a ``content`` divergence of a shared object: it is
-    explained only when every aspect left unexplained is listed.
+    explained only when every aspect left unexplained is listed. ``lines`` (a regular
+    expression) narrows a text diff: explained only when every changed line matches.
+    Several expectations on one member explain it together.
     """
 
     member: str  # fnmatch glob over wheel member names
@@ -344,6 +356,7 @@ class ExpectedDivergence:
     reason: str
     link: str
     aspects: tuple[str, ...] = ()
+    lines: str = ""
 
 
 @dataclass(frozen=True)

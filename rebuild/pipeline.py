@@ -38,6 +38,7 @@ from rebuild.models import (
 )
 from rebuild.plan import plan_build
 from rebuild.recipes import Recipe, find_recipe, load_recipe
+from rebuild.sources.rules import explain_built
 
 Progress = Callable[[str], None]
 
@@ -253,6 +254,8 @@ def check(
             notes=tuple(notes),
         )
         return replace(failed, provenance=provenance_check)
+    if provenance_check is not None:
+        provenance_check = explain_built(provenance_check, comparison)
     verdict = comparison.verdict
     matches = verdict in (Verdict.REPRODUCIBLE, Verdict.EQUIVALENT)
     if matches and provenance_check is not None and provenance_check.unexplained:

@@ -56,6 +56,8 @@ _RELEASE_KEYS = frozenset(
         "system_packages",
         "inputs",
         "pre_build",
+        "source_dir",
+        "build_isolation",
         "repair",
         "expected",
     }
@@ -102,6 +104,8 @@ class RecipeRelease:
     system_packages: tuple[str, ...]
     inputs: tuple[ExtraInput, ...]
     pre_build: tuple[str, ...]
+    source_dir: str | None
+    build_isolation: bool
     repair: RecipeRepair | None
     expected: tuple[ExpectedDivergence, ...]
 
@@ -299,9 +303,33 @@ def _release(table: _Table, index: int) -> RecipeRelease:
         ),
         inputs=_inputs(table),
         pre_build=table.strings("pre_build"),
+        source_dir=_source_dir(table),
+        build_isolation=bool(table.get("build_isolation", bool, required=False) is not False),
         repair=_repair(table),
         expected=_expected(table),
     )
+
+
+# Top-level directories of the image, and the sandbox's own mount points: a source path may not
+# shadow them.
+_RESERVED_DIRS = frozenset(
+    {
+        *("bin", "boot", "deps", "dev", "etc", "home", "inputs", "lib", "lib32", "lib64"),
+        *("libx32", "media", "mnt", "opt", "out", "proc", "root", "run", "sbin", "srv", "sys"),
+        *("tmp", "usr", "var"),
+    }
+)
+_SOURCE_DIR = re.compile(r"^/[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def _source_dir(table: _Table) -> str | None:
+    allowed = "a new top-level directory such as /project"
+    value = table.text("source_dir", required=False, pattern=_SOURCE_DIR, allowed=allowed)
+    if value is not None and value.strip("/") in _RESERVED_DIRS:
+        raise table.error(
+            "source_dir", f"is {value!r}, a directory of the image; allowed: {allowed}"
+        )
+    return value
 
 
 def _image(table: _Table) -> RecipeImage | None:
@@ -406,7 +434,9 @@ def _expected(table: _Table) -> tuple[ExpectedDivergence, ...]:
     kinds = ", ".join(k.value for k in DivergenceKind)
     aspects_allowed = {a.value for a in ElfAspect}
     expected = []
-    entries = table.tables("expected", frozenset({"member", "kind", "aspects", "reason", "link"}))
+    entries = table.tables(
+        "expected", frozenset({"member", "kind", "aspects", "lines", "reason", "link"})
+    )
     for entry in entries:
         member = entry.text("member") or ""
         if member.strip("*/?") == "":
@@ -426,6 +456,14 @@ def _expected(table: _Table) -> tuple[ExpectedDivergence, ...]:
                 )
         if aspects and kind is not DivergenceKind.CONTENT:
             raise entry.error("aspects", "is allowed only with kind = 'content'")
+        lines = entry.text("lines", required=False) or ""
+        if lines:
+            if kind is not DivergenceKind.CONTENT or aspects:
+                raise entry.error("lines", "is allowed only with kind = 'content' and no aspects")
+            try:
+                re.compile(lines)
+            except re.error as e:
+                raise entry.error("lines", f"is not a regular expression ({e})") from e
         link = entry.text("link") or ""
         if not link.startswith(("https://", "http://")):
             raise entry.error("link", f"is {link!r}; allowed: an http(s) URL")
@@ -436,6 +474,7 @@ def _expected(table: _Table) -> tuple[ExpectedDivergence, ...]:
                 reason=entry.text("reason") or "",
                 link=link,
                 aspects=tuple(sorted(aspects)),
+                lines=lines,
             )
         )
     return tuple(expected)
@@ -508,6 +547,12 @@ def apply_recipe(
     if release.pre_build:
         changes["pre_build"] = release.pre_build
         origins.append(("pre_build", where))
+    if release.source_dir:
+        changes["source_dir"] = release.source_dir
+        origins.append(("source_dir", where))
+    if not release.build_isolation:
+        changes["build_isolation"] = False
+        origins.append(("build_isolation", where))
     if release.inputs:
         changes["extra_inputs"] = release.inputs
         origins.append(("extra_inputs", where))

@@ -164,3 +164,32 @@ def test_a_bug_exits_10_not_1_which_means_divergent(tmp_path: Path) -> None:
     assert result.returncode == 10
     assert "ZeroDivisionError" in result.stderr
     assert "internal error" in result.stderr
+
+
+class _Status:
+    """Records what a rich status line would show."""
+
+    def __init__(self) -> None:
+        self.shown: list[str] = []
+
+    def update(self, text: str) -> None:
+        self.shown.append(text)
+
+
+def test_a_long_build_shows_its_elapsed_time_and_latest_log_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rebuild import cli
+
+    status = _Status()
+    heartbeat = cli._Heartbeat(status, verbose=False)  # type: ignore[arg-type]
+    monkeypatch.setattr(cli._Heartbeat, "EVERY_S", 0.0)
+    heartbeat.progress("building in demo-image (no network)")
+    heartbeat.log("[12/1283] Compiling C object numpy/core/foo.c.o\n")
+    # The status line carries the stage, the time spent in it, and the build's own progress.
+    assert status.shown[-1].startswith("building in demo-image (no network) · 0m00s · ")
+    assert "[12/1283] Compiling C object" in status.shown[-1]
+    # Without a terminal (a CI log), a line every EVERY_S seconds says the same.
+    printed = capsys.readouterr().err
+    assert "· building in demo-image (no network)" in printed
+    assert "· … 0m00s: [12/1283] Compiling C object numpy/core/foo.c.o" in printed

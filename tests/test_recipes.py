@@ -3,6 +3,7 @@ and expected divergences matched by member and kind."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,7 @@ versions = ">=1.0,<2"
 wheel_tags = ["cp311-cp311-manylinux*_x86_64"]
 build_requirements = ["Cython==3.0.8"]
 pre_build = ["echo before"]
+source_dir = "/project"
 
 [release.image]
 reference = "quay.io/pypa/manylinux2014_x86_64"
@@ -109,6 +111,9 @@ def test_a_valid_recipe_loads_with_every_field(tmp_path: Path) -> None:
         (('member = "demo/__config__.py"', 'member = "**"'), "expected[1].member", "not every"),
         (('link = "https://example.org/issue/1"', 'link = "see chat"'), "expected[1].link", "URL"),
         (("pre_build =", "pre_builds ="), "field release[1].pre_builds", "allowed here:"),
+        (('source_dir = "/project"', 'source_dir = "/usr"'), "release[1].source_dir", "/project"),
+        (('source_dir = "/project"', 'source_dir = "/a/b"'), "release[1].source_dir", "/project"),
+        (('source_dir = "/project"', 'source_dir = "x"'), "release[1].source_dir", "top-level"),
     ],
 )
 def test_a_bad_field_is_named_with_what_is_allowed(
@@ -138,6 +143,20 @@ def test_elf_aspects_are_checked_and_only_for_content(tmp_path: Path) -> None:
     wrong_kind = GOOD.replace('kind = "content"', 'kind = "timestamp"\naspects = ["code"]')
     with pytest.raises(PlanError, match="only with kind = 'content'"):
         load_recipe(write(tmp_path, wrong_kind))
+
+
+def test_expected_lines_must_be_a_regular_expression_on_a_text_diff(tmp_path: Path) -> None:
+    lines = GOOD.replace('kind = "content"', 'kind = "content"\nlines = "dep\\\\d+"')
+    (expected,) = load_recipe(write(tmp_path, lines)).releases[0].expected
+    assert expected.lines == "dep\\d+"
+    broken = GOOD.replace('kind = "content"', 'kind = "content"\nlines = "dep("')
+    with pytest.raises(PlanError, match=r"expected\[1\]\.lines is not a regular expression"):
+        load_recipe(write(tmp_path, broken))
+    with_aspects = GOOD.replace(
+        'kind = "content"', 'kind = "content"\nlines = "x"\naspects = ["code"]'
+    )
+    with pytest.raises(PlanError, match="no aspects"):
+        load_recipe(write(tmp_path, with_aspects))
 
 
 def test_the_file_must_be_named_after_the_project(tmp_path: Path) -> None:
@@ -219,6 +238,9 @@ def test_the_build_applies_config_settings_pins_environment_and_pre_build(tmp_pa
         manylinux_wheel(tmp_path), upload_time=None, images=IMAGES, recipe=recipe, version="1.0"
     )
     script = build_script(plan, "demo-1.0")
+    # Upstream's source path: the copy goes there, not to the default scratch path.
+    assert "cp -R --preserve=mode,timestamps /inputs/source/. /project/" in script
+    assert "cd /project\n" in script
     build_line = next(line for line in script.splitlines() if " build --wheel " in line)
     assert build_line.endswith("-C setup-args=-Da=1 -C setup-args=-Db=2 -C builddir=out .")
     assert script.index("echo before") < script.index(build_line)
@@ -279,6 +301,65 @@ def test_elf_aspects_must_all_be_expected() -> None:
     result = explain_expected(comparison_of(symbols_only, with_code, no_aspects), [SYMBOLS])
     explained = {d.aspects: d.explained for d in result.divergences}
     assert explained == {("local-symbols",): True, ("code", "local-symbols"): False, (): False}
+
+
+def _text_divergence(*changed: str, truncated: bool = False) -> Divergence:
+    diff = ["--- published/demo/__config__.py", "+++ rebuilt/demo/__config__.py", "@@ -1,3 +1,3 @@"]
+    diff += [*changed, " unchanged context"]
+    if truncated:
+        diff.append("… 12 more lines")
+    return Divergence(
+        DivergenceKind.CONTENT,
+        "content differs",
+        member="demo/__config__.py",
+        detail="\n".join(diff),
+        analyser="text",
+    )
+
+
+def test_expected_lines_explain_a_text_diff_only_when_every_changed_line_matches() -> None:
+    dep = replace(CONFIG, lines=r'"name": "dep\d+"')
+    version = replace(CONFIG, reason="the compiler", lines=r'"version": "[\d.]+"')
+    both = _text_divergence(
+        '-    "name": "dep1402",',
+        '+    "name": "dep1396",',
+        '-  "version": "10.2",',
+        '+  "version": "12.2",',
+    )
+    (explained,) = explain_expected(comparison_of(both), [dep, version]).divergences
+    assert explained.explanation is not None
+    assert "an object id" in explained.explanation and "the compiler" in explained.explanation
+    # One changed line no expectation names: the whole member stays for the reviewer.
+    injected = _text_divergence('-    "name": "dep1402",', '+    "name": "dep1396",', "+import os")
+    (kept,) = explain_expected(comparison_of(injected), [dep, version]).divergences
+    assert not kept.explained
+    # A diff cut short cannot be vouched for, whatever its visible lines say.
+    cut = _text_divergence('-    "name": "dep1402",', '+    "name": "dep1396",', truncated=True)
+    (kept,) = explain_expected(comparison_of(cut), [dep]).divergences
+    assert not kept.explained
+
+
+def test_expectations_on_one_member_cover_its_elf_aspects_together() -> None:
+    member = "demo/_core.cpython-311-x86_64-linux-gnu.so"
+    exports = replace(SYMBOLS, reason="dispatch targets", aspects=("exports",))
+    d = Divergence(
+        DivergenceKind.CONTENT,
+        "elf",
+        member=member,
+        aspects=("exports", "local-symbols"),
+        partly_explained="built by another toolchain [elf-toolchain]",
+        rules=("elf-toolchain",),
+    )
+    (one,) = explain_expected(comparison_of(d), [SYMBOLS]).divergences
+    assert not one.explained
+    (together,) = explain_expected(comparison_of(d), [SYMBOLS, exports]).divergences
+    assert together.explanation is not None
+    # The built-in rules' part comes first, then each expectation that took part.
+    assert together.explanation.startswith("built by another toolchain [elf-toolchain]; expected")
+    assert (
+        "random symbol names" in together.explanation and "dispatch targets" in together.explanation
+    )
+    assert together.rules == ("elf-toolchain", "recipe")
 
 
 def test_an_already_explained_divergence_keeps_its_reason() -> None:

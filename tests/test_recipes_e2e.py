@@ -14,9 +14,14 @@ REPO_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "markupsafe.t
 EXTENSION = "markupsafe/_speedups.cpython-311-x86_64-linux-gnu.so"
 
 # The repository's recipe plus what this test checks the build and the comparison receive: an
-# environment variable, a config-setting, a pre-build step, and an expected divergence.
+# environment variable, a config-setting, pre-build steps (which also check that the source sits
+# at the recipe's source_dir, writable), and an expected divergence.
 EXTRA = """
-pre_build = ["test \\"$RECIPE_PROBE\\" = probe-value", "echo probe > pre-build-ran.txt"]
+pre_build = [
+    "test \\"$RECIPE_PROBE\\" = probe-value",
+    "test \\"$(pwd)\\" = /project",
+    "echo probe > pre-build-ran.txt",
+]
 
 [release.config_settings]
 probe-setting = "on"

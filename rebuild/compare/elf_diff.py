@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from rebuild.compare.elf_code import NORMALISED, Symboliser, normalise
+from rebuild.compare.elf_imports import ImportChange, classify_imports
 from rebuild.compare.elf_read import ElfImage, Section, Symbol
 
 
@@ -28,11 +29,18 @@ class ElfAspect(enum.Enum):
     DATA = "data"  # initialised data, with relocated words masked
     EXPORTS = "exports"  # exported dynamic symbols (the module's interface)
     LINKER_EXPORTS = "linker-exports"  # only linker-made exports (_init, _fini...)
-    IMPORTS = "imports"  # an imported symbol only on one side
+    VAGUE_EXPORTS = "vague-exports"  # weak C++ instantiations (templates, inline functions)
+    IMPORTS = "imports"  # an imported symbol only on one side, none of the kinds below
     IMPORT_VERSIONS = "import-versions"  # the same imports bound to other symbol versions
+    RUNTIME_IMPORTS = "runtime-imports"  # C-library math/string routines, redirected calls
+    SUFFIXED_IMPORTS = "suffixed-imports"  # the same functions under another symbol suffix
     NEEDED = "needed"  # DT_NEEDED
     LIBC_NEEDED = "libc-needed"  # DT_NEEDED differs only in glibc's merged-in libraries
+    GRAFTED_NEEDED = "grafted-needed"  # published DT_NEEDED names libraries grafted beside it
     RPATH = "rpath"  # RPATH / RUNPATH / SONAME
+    GRAFTED_RPATH = "grafted-rpath"  # the published RPATH only reaches its wheel's grafted libs
+    SOURCE_FILES = "source-files"  # the source files (STT_FILE symbols) linked in differ
+    TEMP_OBJECTS = "temp-objects"  # only in compiler-temporary object names (/tmp/ccXXXXXX.o)
     LOCAL_SYMBOLS = "local-symbols"  # non-function local symbols on one side only
     SECTIONS = "sections"  # a section on one side only
     TOOLCHAIN = "toolchain"  # .comment and build notes name other tools
@@ -55,10 +63,16 @@ LINKER_SYMBOLS = frozenset(
     {"_init", "_fini", "_edata", "_end", "__bss_start", "_DYNAMIC", "_GLOBAL_OFFSET_TABLE_"}
 )
 # glibc 2.34 merged these into libc.so.6; objects linked against an older glibc still need them.
+# libc.so.6 itself is in every Python process: a linker may leave it out of an object that calls
+# nothing from it.
 LIBC_MERGED = frozenset(
-    {"libpthread.so.0", "libdl.so.2", "librt.so.1", "libutil.so.1", "libanl.so.1"}
+    {"libpthread.so.0", "libdl.so.2", "librt.so.1", "libutil.so.1", "libanl.so.1", "libc.so.6"}
 )
 DEFAULT_BUDGET_S = 120.0
+# The assembler's input when gcc compiles through a temporary file: random per build.
+_TEMP_OBJECT = re.compile(r"^(?:/tmp/)?cc[A-Za-z0-9]{6}\.o$")
+# auditwheel points RPATH at the wheel's grafted libraries: $ORIGIN/<up...>/<pkg>.libs
+_GRAFTED_RPATH = re.compile(r"^\$ORIGIN(?:/\.\.)*/[A-Za-z0-9_.-]+\.libs$")
 
 
 @dataclass(frozen=True)
@@ -117,6 +131,7 @@ class ElfDiff:
     functions: Pair  # the functions only on one side (names)
     exports: Pair
     imports: Pair  # name@version
+    import_change: ImportChange  # the imports on one side only, sorted by what accounts for them
     needed: Pair
     rpath: Pair
     local_symbols: Pair  # non-function locals on one side only
@@ -125,6 +140,7 @@ class ElfDiff:
     build_id: Pair
     paths: Pair
     comp_dirs: Pair
+    files: Pair  # STT_FILE symbols: the source files linked in
     data_sections: tuple[str, ...]  # data sections whose content differs, relocations masked
     aspects: frozenset[ElfAspect]
     incomplete: tuple[str, ...]  # what could not be compared (marks the diff INCOMPLETE)
@@ -216,6 +232,47 @@ def _imports(image: ElfImage) -> tuple[str, ...]:
             }
         )
     )
+
+
+def _vague(image: ElfImage) -> frozenset[str]:
+    """Weak C++ functions: template instantiations and inline functions a compiler may emit."""
+    return frozenset(
+        s.name + (f"@{s.version}" if s.version else "")
+        for s in image.dynamic_symbols
+        if s.defined and s.binding == "STB_WEAK" and s.name.startswith("_Z")
+    )
+
+
+def _files(image: ElfImage) -> tuple[str, ...]:
+    return tuple(sorted({s.name for s in image.symbols if s.kind == "STT_FILE" and s.name}))
+
+
+def _file_aspect(files: Pair) -> ElfAspect:
+    names = set(files.only_published) | set(files.only_rebuilt)
+    if all(_TEMP_OBJECT.match(n) for n in names) and (
+        sum(1 for n in files.published if _TEMP_OBJECT.match(n))
+        == sum(1 for n in files.rebuilt if _TEMP_OBJECT.match(n))
+    ):
+        return ElfAspect.TEMP_OBJECTS
+    return ElfAspect.SOURCE_FILES
+
+
+def _grafted_needed(needed: Pair, libs: frozenset[str]) -> bool:
+    """Every DT_NEEDED only the published object has names a library grafted into its wheel."""
+    return bool(needed.only_published) and set(needed.only_published) <= libs
+
+
+def _grafted_rpath(rpath: Pair, needed_grafted: bool) -> bool:
+    """The published RPATH differs only by ``$ORIGIN/…/<pkg>.libs`` (auditwheel's)."""
+    if not needed_grafted:
+        return False
+    for entry in rpath.only_published:
+        kind, _, paths = entry.partition("=")
+        if kind not in ("RPATH", "RUNPATH") or not all(
+            _GRAFTED_RPATH.match(p) for p in paths.split(":")
+        ):
+            return False
+    return True
 
 
 def _locals(image: ElfImage) -> tuple[str, ...]:
@@ -354,9 +411,17 @@ def _code(
 
 
 def diff_elf(
-    published: ElfImage, rebuilt: ElfImage, *, budget_s: float = DEFAULT_BUDGET_S
+    published: ElfImage,
+    rebuilt: ElfImage,
+    *,
+    budget_s: float = DEFAULT_BUDGET_S,
+    grafted: frozenset[str] = frozenset(),
 ) -> ElfDiff:
-    """Compare two shared objects; bounded by ``budget_s`` seconds of code comparison."""
+    """Compare two shared objects; bounded by ``budget_s`` seconds of code comparison.
+
+    ``grafted`` names the libraries auditwheel grafted into the published wheel (the file names
+    in its ``<pkg>.libs/``): a DT_NEEDED entry naming one of them is the repair's doing.
+    """
     incomplete = [f"published: {p}" for p in published.problems] + [
         f"rebuilt: {p}" for p in rebuilt.problems
     ]
@@ -385,7 +450,9 @@ def diff_elf(
     )
     paths = _pair(tuple(sorted(published.paths)), tuple(sorted(rebuilt.paths)))
     comp_dirs = _pair(published.comp_dirs, rebuilt.comp_dirs)
+    files = _pair(_files(published), _files(rebuilt))
     data = _data_sections(published, rebuilt)
+    import_change = classify_imports(imports.published, imports.rebuilt)
 
     aspects: set[ElfAspect] = set()
     if changed or only.differs:
@@ -393,14 +460,25 @@ def diff_elf(
     if data:
         aspects.add(ElfAspect.DATA)
     export_names = set(exports.only_published) | set(exports.only_rebuilt)
-    if export_names:
-        bare = {name.split("@", 1)[0] for name in export_names}
-        aspects.add(ElfAspect.LINKER_EXPORTS if bare <= LINKER_SYMBOLS else ElfAspect.EXPORTS)
-    if imports.differs:
-        bare_pub = {n.split("@", 1)[0] for n in imports.published}
-        bare_reb = {n.split("@", 1)[0] for n in imports.rebuilt}
-        aspects.add(ElfAspect.IMPORT_VERSIONS if bare_pub == bare_reb else ElfAspect.IMPORTS)
-    if needed.differs:
+    vague = _vague(published) | _vague(rebuilt)
+    for name in export_names:
+        if name.split("@", 1)[0] in LINKER_SYMBOLS:
+            aspects.add(ElfAspect.LINKER_EXPORTS)
+        else:
+            aspects.add(ElfAspect.VAGUE_EXPORTS if name in vague else ElfAspect.EXPORTS)
+    for present, aspect in (
+        (import_change.versions, ElfAspect.IMPORT_VERSIONS),
+        (import_change.runtime, ElfAspect.RUNTIME_IMPORTS),
+        (import_change.suffixed, ElfAspect.SUFFIXED_IMPORTS),
+        (import_change.other, ElfAspect.IMPORTS),
+    ):
+        if present:
+            aspects.add(aspect)
+    needed_grafted = _grafted_needed(needed, grafted)
+    if needed.differs and needed_grafted:
+        # Only the rebuilt side may name other libraries besides: it was not repaired alike.
+        aspects.add(ElfAspect.GRAFTED_NEEDED)
+    elif needed.differs:
         extra = set(needed.only_published) | set(needed.only_rebuilt)
         same_order = [n for n in needed.published if n not in extra] == [
             n for n in needed.rebuilt if n not in extra
@@ -408,7 +486,10 @@ def diff_elf(
         merged = extra <= LIBC_MERGED and same_order
         aspects.add(ElfAspect.LIBC_NEEDED if merged else ElfAspect.NEEDED)
     if rpath.differs:
-        aspects.add(ElfAspect.RPATH)
+        grafted_rpath = _grafted_rpath(rpath, needed_grafted)
+        aspects.add(ElfAspect.GRAFTED_RPATH if grafted_rpath else ElfAspect.RPATH)
+    if files.differs:
+        aspects.add(_file_aspect(files))
     if local_symbols.differs:
         aspects.add(ElfAspect.LOCAL_SYMBOLS)
     if toolchain.differs or build_notes.differs:
@@ -432,6 +513,7 @@ def diff_elf(
         functions=only,
         exports=exports,
         imports=imports,
+        import_change=import_change,
         needed=needed,
         rpath=rpath,
         local_symbols=local_symbols,
@@ -440,6 +522,7 @@ def diff_elf(
         build_id=build_id,
         paths=paths,
         comp_dirs=comp_dirs,
+        files=files,
         data_sections=data,
         aspects=frozenset(aspects),
         incomplete=tuple(incomplete),

@@ -39,6 +39,7 @@ PARSE_ERRORS: tuple[type[BaseException], ...] = (
     IndexError,
     UnicodeDecodeError,
     ZeroDivisionError,
+    OverflowError,  # a size too large for an index
     AssertionError,  # pyelftools checks formats with assert statements
 )
 

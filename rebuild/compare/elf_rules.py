@@ -4,8 +4,9 @@ An ELF comparison (:class:`~rebuild.compare.elf_diff.ElfDiff`) lists the aspects
 shared objects differ. Each rule below covers some aspects under a condition and gives the reason
 a person reads. A divergent extension is explained only when every aspect it shows is covered by
 a rule that holds; whatever is left is what the reviewer must look at. Nothing here covers code
-that differs under the same toolchain, a changed exported interface, a changed RPATH, or an
-object that could not be compared in full.
+that differs under the same toolchain, a changed exported interface (beyond weak C++
+instantiations), an import outside the C library's pure routines, a changed RPATH other than
+auditwheel's, other source files linked in, or an object that could not be compared in full.
 """
 
 from __future__ import annotations
@@ -94,8 +95,33 @@ ELF_RULES: tuple[ElfRule, ...] = (
     ElfRule(
         "elf-libc-merged",
         frozenset({ElfAspect.LIBC_NEEDED}),
-        "libpthread, libdl and librt are part of libc.so.6 since glibc 2.34",
+        "libpthread, libdl and librt are part of libc.so.6 since glibc 2.34, and libc.so.6 is "
+        "loaded in every Python process",
         _toolchain_differs,
+    ),
+    ElfRule(
+        "elf-libc-routines",
+        frozenset({ElfAspect.RUNTIME_IMPORTS}),
+        "another C library and compiler: pure math and string routines, the stack protector's "
+        "handler, and calls its headers redirect (__isoc99_*) are imported differently",
+        _toolchain_differs,
+    ),
+    ElfRule(
+        "elf-vague-linkage",
+        frozenset({ElfAspect.VAGUE_EXPORTS}),
+        "weak C++ template and inline functions are emitted where the compiler keeps them",
+        _toolchain_differs,
+    ),
+    ElfRule(
+        "elf-symbol-suffix",
+        frozenset({ElfAspect.SUFFIXED_IMPORTS}),
+        "the same functions under the symbol suffix '{suffix}', from another build of the library",
+        lambda diff: diff.needed.differs,
+    ),
+    ElfRule(
+        "elf-auditwheel-graft",
+        frozenset({ElfAspect.GRAFTED_NEEDED, ElfAspect.GRAFTED_RPATH}),
+        "auditwheel pointed DT_NEEDED and RPATH at the libraries it grafted into the wheel",
     ),
     ElfRule(
         "elf-build-paths",
@@ -129,6 +155,7 @@ class ElfJudgement:
     rules: tuple[ElfRule, ...]
     unexplained: frozenset[ElfAspect]
     reason: str | None  # the explanation; None when any aspect is unexplained
+    partial: str | None = None  # the reasons of the rules that held, when some aspect is not
 
     @property
     def explained(self) -> bool:
@@ -142,12 +169,13 @@ def judge(diff: ElfDiff, rules: Sequence[ElfRule] = ELF_RULES) -> ElfJudgement:
     for rule in holding:
         covered |= rule.covers
     left = frozenset(diff.aspects - covered)
-    if left or not diff.aspects:
-        return ElfJudgement(holding, left, None)
     published = toolchain_label(diff.toolchain.published)
     rebuilt = toolchain_label(diff.toolchain.rebuilt)
-    reason = "; ".join(
-        f"{rule.reason.format(published=published, rebuilt=rebuilt)} [{rule.id}]"
+    suffix = diff.import_change.suffix
+    reasons = "; ".join(
+        f"{rule.reason.format(published=published, rebuilt=rebuilt, suffix=suffix)} [{rule.id}]"
         for rule in holding
     )
-    return ElfJudgement(holding, frozenset(), reason)
+    if left or not diff.aspects:
+        return ElfJudgement(holding, left, None, reasons or None)
+    return ElfJudgement(holding, frozenset(), reasons)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import codecs
 import functools
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 CHUNK = 1024 * 1024
 _SNIFF = 8192  # bytes read to tell text from binary when a member is too large to read whole
 _ELF_MAGIC = b"\x7fELF"
+_AR_MAGIC = b"!<arch>\n"
 
 
 @dataclass(frozen=True)
@@ -150,11 +151,25 @@ def classify(name: str, published: MemberBlob, rebuilt: MemberBlob, text_limit: 
         return MemberKind.RECORD
     if name.endswith((".py", ".pyi")):
         return MemberKind.PYTHON
+    if name.endswith(".pyc"):
+        return MemberKind.BYTECODE
+    if _AR_MAGIC in (published.head(len(_AR_MAGIC)), rebuilt.head(len(_AR_MAGIC))):
+        return MemberKind.STATIC_LIBRARY
     if _ELF_MAGIC in (published.head(len(_ELF_MAGIC)), rebuilt.head(len(_ELF_MAGIC))):
         return MemberKind.ELF
     if _is_text(published, text_limit) and _is_text(rebuilt, text_limit):
         return MemberKind.DIST_INFO if top.endswith(".dist-info") and rest else MemberKind.TEXT
     return MemberKind.BINARY
+
+
+def grafted_libraries(names: Iterable[str]) -> frozenset[str]:
+    """The file names in top-level ``<pkg>.libs/`` folders, where auditwheel grafts libraries."""
+    found = set()
+    for name in names:
+        top, _, rest = name.partition("/")
+        if top.endswith(".libs") and rest and "/" not in rest:
+            found.add(rest)
+    return frozenset(found)
 
 
 @dataclass(frozen=True)
@@ -206,6 +221,7 @@ def compare_members(
     identical = 0
     rebuilt_entries = {e.key: e for e in reb.archive.entries}
     published_keys = {e.key for e in pub.archive.entries}
+    grafted = grafted_libraries(e.name for e in pub.archive.entries)
     for entry in pub.archive.entries:
         other = rebuilt_entries.get(entry.key)
         if other is None:
@@ -217,7 +233,13 @@ def compare_members(
         published, rebuilt = _blob(pub, entry), _blob(reb, other)
         kind = classify(entry.name, published, rebuilt, limits.max_text_bytes)
         pair = MemberPair(
-            entry.label, kind, published, rebuilt, limits.max_text_bytes, limits.max_diff_lines
+            entry.label,
+            kind,
+            published,
+            rebuilt,
+            limits.max_text_bytes,
+            limits.max_diff_lines,
+            grafted,
         )
         analyser = analyser_for(kind, analysers)
         if analyser is None:

@@ -81,6 +81,12 @@ def _same_executable_bit(d: Divergence, _: RuleContext) -> bool:
     )
 
 
+def _regular_or_untyped(d: Divergence, _: RuleContext) -> bool:
+    # Installers read only the executable bits of the mode; "no file type" installs as a file.
+    plain = {"regular file", "no file type"}
+    return d.summary.startswith("file type") and {d.published, d.rebuilt} <= plain
+
+
 def _backend_version_only(d: Divergence, _: RuleContext) -> bool:
     if not (d.member or "").endswith(".dist-info/WHEEL") or not d.summary.startswith(
         "WHEEL field Generator "
@@ -154,7 +160,7 @@ def _about_entries(d: Divergence, _: RuleContext) -> bool:
     return d.member is not None
 
 
-_CONTAINER_ONLY = "zip container only: the installed files are the same"
+CONTAINER_ONLY = "zip container only: the installed files are the same"
 _NOT_REPAIRED = (
     "auditwheel repair not replayable here: the published wheel was repaired by auditwheel, "
     "the rebuild could not be (the build's repair outcome says why)"
@@ -162,15 +168,21 @@ _NOT_REPAIRED = (
 
 RULES: tuple[Rule, ...] = (
     Rule(
+        "container-file-type",
+        frozenset({DivergenceKind.PERMISSIONS}),
+        CONTAINER_ONLY + " (installers treat an entry without a file type as a regular file)",
+        _regular_or_untyped,
+    ),
+    Rule(
         "container-permissions",
         frozenset({DivergenceKind.PERMISSIONS}),
-        _CONTAINER_ONLY + " (the executable bit agrees)",
+        CONTAINER_ONLY + " (the executable bit agrees)",
         _same_executable_bit,
     ),
     Rule(
         "container-attributes",
         frozenset({DivergenceKind.ATTRIBUTES}),
-        _CONTAINER_ONLY,
+        CONTAINER_ONLY,
         _about_entries,
     ),
     Rule(
@@ -185,12 +197,12 @@ RULES: tuple[Rule, ...] = (
                 DivergenceKind.EXTRA_FIELD,
             }
         ),
-        _CONTAINER_ONLY,
+        CONTAINER_ONLY,
     ),
     Rule(
         "container-directory-entry",
         frozenset({DivergenceKind.DIRECTORY_ENTRY}),
-        _CONTAINER_ONLY + " (an empty directory entry; installers create directories from "
+        CONTAINER_ONLY + " (an empty directory entry; installers create directories from "
         "the files' paths)",
     ),
     Rule(
@@ -236,32 +248,57 @@ def explain(divergences: Sequence[Divergence], rules: Sequence[Rule] = RULES) ->
             rule = next((r for r in rules if r.matches(divergence, context)), None)
             if rule is not None:
                 divergence = replace(
-                    divergence, explanation=rule.reason.format(member=divergence.member)
+                    divergence,
+                    explanation=rule.reason.format(member=divergence.member),
+                    rules=(rule.id,),
                 )
         explained.append(divergence)
     return explained
 
 
-def expected_rule(expected: ExpectedDivergence) -> Rule:
-    """A recipe's expected divergence as a rule: its member glob AND its kind (and ELF aspects).
+def _changed_lines(d: Divergence) -> list[str] | None:
+    """The added and removed lines of a text divergence's diff; None when it is not all there."""
+    if d.analyser != "text" or not d.detail:
+        return None
+    lines = d.detail.splitlines()
+    if any(line.startswith("… ") and line.endswith(" more lines") for line in lines):
+        return None  # the diff was cut short: lines not shown cannot be vouched for
+    return [line for line in lines if line[:1] in "+-" and not line.startswith(("+++ ", "--- "))]
 
-    With aspects, a shared object's divergence is explained only when every aspect the built-in
-    ELF rules left unexplained is among them.
+
+def _expected_reasons(d: Divergence, expected: Sequence[ExpectedDivergence]) -> list[str] | None:
+    """The expectations that together explain ``d`` (member glob AND kind), or None.
+
+    One expectation without ``aspects`` or ``lines`` explains the divergence alone. Otherwise
+    the divergence's ELF aspects must all be among those the matching expectations list, or every
+    changed line of its text diff must match one of their ``lines`` expressions.
     """
+    matching = [
+        e
+        for e in expected
+        if e.kind is d.kind and d.member is not None and fnmatch.fnmatchcase(d.member, e.member)
+    ]
+    whole = [e for e in matching if not e.aspects and not e.lines]
+    if whole:
+        return [_reason(whole[0])]
+    by_aspect = [e for e in matching if set(e.aspects) & set(d.aspects)]
+    if d.aspects and set(d.aspects) <= {a for e in by_aspect for a in e.aspects}:
+        return [_reason(e) for e in by_aspect]
+    changed = _changed_lines(d)
+    by_lines = [e for e in matching if e.lines]
+    if not changed or not by_lines:
+        return None
+    used: dict[int, ExpectedDivergence] = {}
+    for line in changed:
+        found = next((i for i, e in enumerate(by_lines) if re.search(e.lines, line[1:])), None)
+        if found is None:
+            return None
+        used[found] = by_lines[found]
+    return [_reason(used[i]) for i in sorted(used)]
 
-    def when(d: Divergence, _: RuleContext) -> bool:
-        if d.member is None or not fnmatch.fnmatchcase(d.member, expected.member):
-            return False
-        return not expected.aspects or (bool(d.aspects) and set(d.aspects) <= set(expected.aspects))
 
-    # The reason is the recipe's text: braces in it are not format fields.
-    reason = f"expected by the recipe: {expected.reason} ({expected.link})"
-    return Rule(
-        f"recipe:{expected.member}:{expected.kind.value}",
-        frozenset({expected.kind}),
-        reason.replace("{", "{{").replace("}", "}}"),
-        when,
-    )
+def _reason(expected: ExpectedDivergence) -> str:
+    return f"expected by the recipe: {expected.reason} ({expected.link})"
 
 
 def explain_expected(comparison: Comparison, expected: Sequence[ExpectedDivergence]) -> Comparison:
@@ -272,8 +309,18 @@ def explain_expected(comparison: Comparison, expected: Sequence[ExpectedDivergen
     """
     if not expected:
         return comparison
-    rules = [expected_rule(e) for e in expected]
-    divergences = explain(comparison.divergences, rules)
+    divergences = []
+    for d in comparison.divergences:
+        if d.explanation is None:
+            reasons = _expected_reasons(d, expected)
+            if reasons is not None:
+                # The built-in rules that covered the other aspects still hold: keep them first.
+                d = replace(
+                    d,
+                    explanation="; ".join([*filter(None, [d.partly_explained]), *reasons]),
+                    rules=(*d.rules, "recipe"),
+                )
+        divergences.append(d)
     # A stable sort on `explained` alone keeps the layer and member order within each group.
     ordered = tuple(sorted(divergences, key=lambda d: d.explained))
     return replace(comparison, divergences=ordered)

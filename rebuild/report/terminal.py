@@ -8,7 +8,9 @@ and stripped of control characters before it reaches the terminal.
 
 from __future__ import annotations
 
+import re
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable
 
 from rich.console import Console, Group, RenderableType
@@ -16,6 +18,7 @@ from rich.markup import escape
 from rich.rule import Rule
 from rich.text import Text
 
+from rebuild.compare.rules import CONTAINER_ONLY
 from rebuild.models import (
     Comparison,
     Divergence,
@@ -41,7 +44,6 @@ VERDICT_MEANING: dict[Verdict, str] = {
 }
 
 DIFF_LINES_SHOWN = 40
-CONTAINER_ROWS_SHOWN = 12
 
 
 def safe(text: str) -> str:
@@ -65,17 +67,29 @@ def short_hash(sha256: str) -> str:
 # Analysers whose summary is the whole screen-worthy story: their detail (function lists,
 # sections, toolchain lines) and per-side values go to the JSON/HTML reports, so that a wheel
 # with dozens of extensions still reads on one screen, one entry per extension.
-SUMMARY_ONLY = frozenset({"elf"})
+SUMMARY_ONLY = frozenset({"elf", "static-library"})
+NAMES_IN_GROUP = 3  # member names shown on a grouped line
+# A rule's reason names one member; a group of them is described once.
+_GROUP_REASONS = {
+    "record-follows-member": "each follows from its member's own divergence",
+    "auditwheel-graft-not-replayed": "libraries auditwheel grafted from the publisher's build "
+    "image; the rebuild could not be repaired (see the repair line below)",
+}
+_RECIPE = "expected by the recipe: "
+# "reason [rule-id]" pieces of a compiled member's explanation (ELF and archive rules).
+_RULE_REASON = re.compile(r"(?:^|; )(?P<reason>[^\[]+?) \[(?P<id>[a-z][a-z0-9-]+)\]")
 
 
-def _divergence_line(d: Divergence) -> Text:
+def _divergence_line(d: Divergence, *, values: bool = True, said: str = "") -> Text:
+    """One divergence; ``values=False`` leaves out the per-side values, ``said`` is a reason
+    prefix its heading already gave."""
     mark = "✓" if d.explained else "✗"
     style = "green" if d.explained else "bold red"
     line = Text.from_markup(f"[{style}]{mark}[/] [cyan]{d.kind.value}[/] ")
     if d.member and d.layer is not Layer.CONTAINER:
         line.append_text(Text.from_markup(f"[bold]{safe(d.member)}[/]  "))
     line.append_text(Text.from_markup(safe(d.summary)))
-    brief = d.analyser in SUMMARY_ONLY
+    brief = d.analyser in SUMMARY_ONLY or not values
     if (
         not brief
         and d.layer is not Layer.CONTAINER
@@ -86,9 +100,17 @@ def _divergence_line(d: Divergence) -> Text:
                 f"\n    published: {safe(str(d.published))}\n    rebuilt:   {safe(str(d.rebuilt))}"
             )
         )
-    if d.explanation:
-        line.append_text(Text.from_markup(f"\n    [dim]why: {safe(d.explanation)}[/]"))
+    why = _unsaid(d.explanation or "", said)
+    if why:
+        line.append_text(Text.from_markup(f"\n    [dim]why: {safe(why)}[/]"))
     return line
+
+
+def _unsaid(reason: str, said: str) -> str:
+    """``reason`` without the prefix a heading already said (and its parentheses)."""
+    if not said or not reason.startswith(said):
+        return reason
+    return reason.removeprefix(said).strip().removeprefix("(").removesuffix(")")
 
 
 def _diff(detail: str) -> RenderableType:
@@ -115,6 +137,135 @@ def _section(title: str, items: Iterable[Divergence], *, diffs: bool, limit: int
     if len(items) > limit:
         out.append(Text(f"  … and {len(items) - limit} more in the JSON report"))
     return out  # type: ignore[return-value]
+
+
+def _split_explanation(explanation: str) -> tuple[str, list[str]]:
+    """(the built-in rules' part, the recipe's reasons) of an explanation."""
+    parts = re.split(f"; (?={_RECIPE})", explanation)
+    builtin = "" if parts[0].startswith(_RECIPE) else parts[0]
+    return builtin, [p.removeprefix(_RECIPE) for p in parts if p.startswith(_RECIPE)]
+
+
+def _names_line(names: list[str]) -> str:
+    shown = ", ".join(safe(n) for n in names[:NAMES_IN_GROUP])
+    more = len(names) - NAMES_IN_GROUP
+    return shown + (f" and {more:,} more" if more > 0 else "")
+
+
+def _common_suffix(names: list[str]) -> str:
+    """The file-name ending most compiled members share (``.cpython-311-x86_64-linux-gnu.so``)."""
+    endings = Counter(
+        base[base.index(".") :] for n in names if "." in (base := n.rpartition("/")[2])
+    )
+    if not endings:
+        return ""
+    suffix, count = endings.most_common(1)[0]
+    return suffix if count >= 2 else ""
+
+
+def _compiled_renderables(items: list[Divergence]) -> list[RenderableType]:
+    """One line per compiled member: what the rules all share is said once, above them."""
+    legend: dict[str, str] = {}
+    recipe_members = set()
+    for d in items:
+        builtin, recipe = _split_explanation(d.explanation or "")
+        for match in _RULE_REASON.finditer(builtin):
+            legend.setdefault(match["id"], match["reason"])
+        if recipe:
+            recipe_members.add(d.member)
+    shared = [r for r in legend if all(r in d.rules for d in items)]
+    briefs = {d.brief.partition(" · ")[2] for d in items if d.brief}
+    suffix = _common_suffix([d.member or "" for d in items])
+    heading = f"[bold]Compiled members[/] ({len(items)})"
+    if len(briefs) == 1:
+        heading += f", each {safe(briefs.pop())}"
+    out: list[RenderableType] = [Text.from_markup(heading)]
+    if suffix:
+        out.append(Text.from_markup(f"  [dim]name… stands for name{safe(suffix)}[/]"))
+    for d in items:
+        name = d.member or ""
+        if suffix and name.endswith(suffix):
+            name = name.removesuffix(suffix) + "…"
+        own = [r.removeprefix("elf-") for r in d.rules if r not in shared and r != "recipe"]
+        if d.member in recipe_members:
+            own.append("recipe")
+        counts = (d.brief or d.summary).partition(" · ")[0] if len(briefs) <= 1 else d.brief
+        extra = f"  [dim]+ {safe(', '.join(own))}[/]" if own else ""
+        out.append(Text.from_markup(f"[green]✓[/] [bold]{safe(name)}[/]  {safe(counts)}{extra}"))
+    if shared:
+        reasons = "; ".join(legend[r] for r in shared)
+        out.append(Text.from_markup(f"  [dim]all: {safe(reasons)}[/]"))
+    for rule_id, reason in legend.items():
+        if rule_id not in shared:
+            label = safe(rule_id.removeprefix("elf-"))
+            out.append(Text.from_markup(f"  [dim]+ {label}: {safe(reason)}[/]"))
+    return out
+
+
+def _recipe_renderables(items: list[Divergence]) -> list[RenderableType]:
+    """Each reason the recipe gave, once, with the members it explains."""
+    members: dict[str, list[str]] = {}
+    for d in items:
+        for reason in _split_explanation(d.explanation or "")[1]:
+            members.setdefault(reason, []).append(d.member or "")
+    if not members:
+        return []
+    out: list[RenderableType] = [
+        Text.from_markup(f"[bold]Expected by the recipe[/] ({len(members)})")
+    ]
+    for reason, names in members.items():
+        out.append(Text.from_markup(f"[green]✓[/] [bold]{_names_line(names)}[/]: {safe(reason)}"))
+    return out
+
+
+def _grouped_section(
+    title: str, items: list[Divergence], *, by_kind: bool, said: str = ""
+) -> list[RenderableType]:
+    """Explained divergences grouped by the rule (or kind) that covers them, one line a group.
+
+    ``said`` is the reason they all share: the heading gives it once.
+    """
+    if not items:
+        return []
+    groups: dict[str, list[Divergence]] = {}
+    for d in items:
+        key = d.kind.value if by_kind else (d.rules[0] if d.rules else d.kind.value)
+        groups.setdefault(key, []).append(d)
+    # The heading names the layer; the reason's own "zip container only:" would repeat it.
+    shared = said.split(": ", 1)[-1]
+    heading = f"[bold]{title}[/] ({len(items)})" + (f": {safe(shared)}" if said else "")
+    out: list[RenderableType] = [Text.from_markup(heading)]
+    for group in groups.values():
+        first = group[0]
+        if len(group) == 1:
+            out.append(_divergence_line(first, values=False, said=said))
+            continue
+        rule = first.rules[0] if first.rules else ""
+        reason = _unsaid(_GROUP_REASONS.get(rule, first.explanation or ""), said)
+        why = f"\n    [dim]why: {safe(reason)}[/]" if reason else ""
+        out.append(
+            Text.from_markup(
+                f"[green]✓[/] [cyan]{first.kind.value}[/] {len(group):,}: "
+                f"{_names_line([d.member or '' for d in group])}{why}"
+            )
+        )
+    return out
+
+
+def explained_renderables(items: list[Divergence]) -> list[RenderableType]:
+    """What is explained, compactly: compiled members, the recipe's reasons, then the rest."""
+    if not items:
+        return []
+    compiled = [d for d in items if d.analyser in SUMMARY_ONLY]
+    others = [d for d in items if d.analyser not in SUMMARY_ONLY]
+    by_recipe = [d for d in others if "recipe" in d.rules]
+    rest = [d for d in others if "recipe" not in d.rules]
+    out: list[RenderableType] = [Text.from_markup(f"\n[bold underline]Explained[/] ({len(items)})")]
+    if compiled:
+        out += _compiled_renderables(compiled)
+    out += _recipe_renderables([*compiled, *by_recipe])
+    out += _grouped_section("Other members", rest, by_kind=False)
+    return out
 
 
 def comparison_renderables(comparison: Comparison) -> list[RenderableType]:
@@ -145,9 +296,9 @@ def comparison_renderables(comparison: Comparison) -> list[RenderableType]:
     )
     parts: list[RenderableType] = [identity, counts]
     parts += _section("Unexplained: review these", unexplained, diffs=True, limit=30)
-    parts += _section("Explained", explained_members, diffs=False, limit=20)
+    parts += explained_renderables(explained_members)
     container = [d for d in by_layer[Layer.CONTAINER] if d.explained]
-    parts += _section("Zip container only", container, diffs=False, limit=CONTAINER_ROWS_SHOWN)
+    parts += _grouped_section("Zip container only", container, by_kind=True, said=CONTAINER_ONLY)
     if comparison.unanalysed:
         names = ", ".join(safe(n) for n in comparison.unanalysed[:10])
         more = len(comparison.unanalysed) - 10

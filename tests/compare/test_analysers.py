@@ -27,8 +27,12 @@ from .wheels import BASE, DIST_INFO, METADATA, WHEEL, make_wheel, record_for
 ELF = b"\x7fELF\x02\x01\x01" + bytes(57)
 
 
-def pair(name: str, old: bytes, new: bytes, kind: MemberKind, **caps: int) -> MemberPair:
-    return MemberPair(name, kind, MemberBlob.from_bytes(old), MemberBlob.from_bytes(new), **caps)
+def pair(
+    name: str, old: bytes, new: bytes, kind: MemberKind, *, max_text_bytes: int = 4 << 20
+) -> MemberPair:
+    return MemberPair(
+        name, kind, MemberBlob.from_bytes(old), MemberBlob.from_bytes(new), max_text_bytes
+    )
 
 
 def member_rows(result: Comparison, member: str) -> list[Divergence]:

@@ -27,6 +27,8 @@ class MemberKind(enum.Enum):
     PYTHON = "python"  # .py / .pyi
     TEXT = "text"  # UTF-8 without NUL bytes
     ELF = "elf"
+    BYTECODE = "bytecode"  # CPython .pyc
+    STATIC_LIBRARY = "static-library"  # ar archives of relocatable objects (.a)
     BINARY = "binary"  # everything else
 
 
@@ -86,6 +88,8 @@ class MemberPair:
     rebuilt: MemberBlob
     max_text_bytes: int = 4 * MiB
     max_diff_lines: int = 200
+    # File names in the published wheel's top-level ``<pkg>.libs/`` (auditwheel's grafts).
+    published_libs: frozenset[str] = frozenset()
 
 
 class MemberAnalyser(Protocol):
@@ -114,15 +118,23 @@ def analyser_for(kind: MemberKind, analysers: Sequence[MemberAnalyser]) -> Membe
 
 def _defaults() -> tuple[MemberAnalyser, ...]:
     # Imported here: the implementations import this module for the interface.
+    from rebuild.compare.analysers.archive import StaticLibraryAnalyser
+    from rebuild.compare.analysers.bytecode import BytecodeAnalyser
     from rebuild.compare.analysers.elf import ElfAnalyser
     from rebuild.compare.analysers.metadata import MetadataAnalyser
     from rebuild.compare.analysers.text import TextAnalyser
 
-    return (MetadataAnalyser(), TextAnalyser(), ElfAnalyser())
+    return (
+        MetadataAnalyser(),
+        TextAnalyser(),
+        ElfAnalyser(),
+        BytecodeAnalyser(),
+        StaticLibraryAnalyser(),
+    )
 
 
-# Other binary members have no analyser yet: they fall back to sizes and hashes and are listed
-# as unanalysed (see rebuild.compare.analysers.binary).
+# Other binary members have no analyser: they fall back to sizes and hashes and are listed as
+# unanalysed (see rebuild.compare.analysers.binary).
 DEFAULT_ANALYSERS: tuple[MemberAnalyser, ...] = _defaults()
 
 __all__ = [

@@ -9,13 +9,10 @@ is still a divergence, unexplained, saying why.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from rebuild.compare.analysers import MemberKind, MemberPair
+from rebuild.compare.analysers import MemberKind, MemberPair, wording
 from rebuild.compare.elf_diff import DEFAULT_BUDGET_S, ElfAspect, ElfDiff, Pair, diff_elf
-from rebuild.compare.elf_read import ElfImage, read_elf
+from rebuild.compare.elf_read import read_elf
 from rebuild.compare.elf_rules import ElfJudgement, judge, toolchain_label
-from rebuild.errors import ArchiveError
 from rebuild.models import Divergence, DivergenceKind
 
 MiB = 1024 * 1024
@@ -26,20 +23,27 @@ _LISTED = 20  # names listed per heading in the detail
 _NAMED = 3  # names given in the one-line summary
 
 
-def _clean(name: str) -> str:
-    """A name from the object, printable and bounded (it is untrusted)."""
-    text = "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in name)
-    return text if len(text) <= 120 else text[:117] + "..."
-
-
-def _names(names: Iterable[str], limit: int) -> str:
-    listed = [_clean(n) for n in names]
-    shown = ", ".join(listed[:limit])
-    return shown + (f" and {len(listed) - limit:,} more" if len(listed) > limit else "")
-
-
-def _plural(count: int, word: str) -> str:
-    return f"{count:,} {word}{'' if count == 1 else 's'}"
+# Aspects _unexplained_phrases words itself; the rest are named.
+_PHRASED = frozenset(
+    {
+        ElfAspect.CODE,
+        ElfAspect.EXPORTS,
+        ElfAspect.VAGUE_EXPORTS,
+        ElfAspect.IMPORTS,
+        ElfAspect.IMPORT_VERSIONS,
+        ElfAspect.RUNTIME_IMPORTS,
+        ElfAspect.SUFFIXED_IMPORTS,
+        ElfAspect.NEEDED,
+        ElfAspect.LIBC_NEEDED,
+        ElfAspect.GRAFTED_NEEDED,
+        ElfAspect.RPATH,
+        ElfAspect.GRAFTED_RPATH,
+        ElfAspect.SOURCE_FILES,
+        ElfAspect.TEMP_OBJECTS,
+        ElfAspect.DATA,
+        ElfAspect.INCOMPLETE,
+    }
+)
 
 
 def _unexplained_phrases(diff: ElfDiff, left: frozenset[ElfAspect]) -> list[str]:
@@ -48,42 +52,51 @@ def _unexplained_phrases(diff: ElfDiff, left: frozenset[ElfAspect]) -> list[str]
         names = [c.name for c in diff.functions_changed]
         names += [f"{n} (only published)" for n in diff.functions.only_published]
         names += [f"{n} (only rebuilt)" for n in diff.functions.only_rebuilt]
-        phrases.append(f"code differs under the same toolchain: {_names(names, _NAMED)}")
-    if ElfAspect.EXPORTS in left:
+        phrases.append(f"code differs under the same toolchain: {wording.names(names, _NAMED)}")
+    if ElfAspect.EXPORTS in left or ElfAspect.VAGUE_EXPORTS in left:
         parts = []
         if diff.exports.only_published:
-            parts.append(f"only published {_names(diff.exports.only_published, _NAMED)}")
+            parts.append(f"only published {wording.names(diff.exports.only_published, _NAMED)}")
         if diff.exports.only_rebuilt:
-            parts.append(f"only rebuilt {_names(diff.exports.only_rebuilt, _NAMED)}")
+            parts.append(f"only rebuilt {wording.names(diff.exports.only_rebuilt, _NAMED)}")
         phrases.append(f"exported symbols differ: {'; '.join(parts)}")
-    if ElfAspect.IMPORTS in left or ElfAspect.IMPORT_VERSIONS in left:
-        changed = [*diff.imports.only_published, *diff.imports.only_rebuilt]
-        phrases.append(f"imported symbols differ: {_names(changed, _NAMED)}")
-    if ElfAspect.NEEDED in left or ElfAspect.LIBC_NEEDED in left:
+    change = diff.import_change
+    if ElfAspect.IMPORTS in left:
+        # The imports nothing accounts for come first: they are what the reviewer must see.
+        phrases.append(f"imports only one side has: {wording.names(change.other, _NAMED)}")
+    accounted = [
+        *(change.versions if ElfAspect.IMPORT_VERSIONS in left else ()),
+        *(change.runtime if ElfAspect.RUNTIME_IMPORTS in left else ()),
+        *(n for pair in change.suffixed for n in pair if ElfAspect.SUFFIXED_IMPORTS in left),
+    ]
+    if accounted:
+        phrases.append(f"imported symbols differ: {wording.names(accounted, _NAMED)}")
+    if left & {ElfAspect.NEEDED, ElfAspect.LIBC_NEEDED, ElfAspect.GRAFTED_NEEDED}:
         phrases.append(
-            f"DT_NEEDED differs: {_names(diff.needed.published, 5)} vs "
-            f"{_names(diff.needed.rebuilt, 5)}"
+            f"DT_NEEDED differs: {wording.names(diff.needed.published, 5)} vs "
+            f"{wording.names(diff.needed.rebuilt, 5)}"
         )
-    if ElfAspect.RPATH in left:
+    if left & {ElfAspect.RPATH, ElfAspect.GRAFTED_RPATH}:
         phrases.append(
-            f"RPATH/RUNPATH/SONAME differs: {_names(diff.rpath.published, 3)} vs "
-            f"{_names(diff.rpath.rebuilt, 3)}"
+            f"RPATH/RUNPATH/SONAME differs: {wording.names(diff.rpath.published, 3)} vs "
+            f"{wording.names(diff.rpath.rebuilt, 3)}"
+        )
+    if ElfAspect.SOURCE_FILES in left:
+        files = [f"{n} (only published)" for n in diff.files.only_published]
+        files += [f"{n} (only rebuilt)" for n in diff.files.only_rebuilt]
+        phrases.append(f"linked source files differ: {wording.names(files, _NAMED)}")
+    if ElfAspect.TEMP_OBJECTS in left:
+        phrases.append(
+            f"compiler-temporary object names differ ({len(diff.files.only_published):,} "
+            "random /tmp/cc*.o names)"
         )
     if ElfAspect.DATA in left:
-        phrases.append(f"data differs under the same toolchain: {_names(diff.data_sections, 5)}")
+        phrases.append(
+            f"data differs under the same toolchain: {wording.names(diff.data_sections, 5)}"
+        )
     if ElfAspect.INCOMPLETE in left:
         phrases.append("not compared in full")
-    rest = left - {
-        ElfAspect.CODE,
-        ElfAspect.EXPORTS,
-        ElfAspect.IMPORTS,
-        ElfAspect.IMPORT_VERSIONS,
-        ElfAspect.NEEDED,
-        ElfAspect.LIBC_NEEDED,
-        ElfAspect.RPATH,
-        ElfAspect.DATA,
-        ElfAspect.INCOMPLETE,
-    }
+    rest = left - _PHRASED
     if rest:
         phrases.append(f"{', '.join(sorted(a.value for a in rest))} differ")
     if not diff.aspects:
@@ -91,17 +104,19 @@ def _unexplained_phrases(diff: ElfDiff, left: frozenset[ElfAspect]) -> list[str]
     return phrases
 
 
+def _code_counts(diff: ElfDiff) -> tuple[int, int]:
+    """(functions that differ or exist on one side only, all functions on either side)."""
+    one_side = len(diff.functions.only_published) + len(diff.functions.only_rebuilt)
+    return len(diff.functions_changed) + one_side, diff.functions_compared + one_side
+
+
 def summary_line(diff: ElfDiff, judgement: ElfJudgement) -> str:
     """One line for the report: sections, functions, attribution, and what is unexplained."""
-    code = (
-        len(diff.functions_changed)
-        + len(diff.functions.only_published)
-        + len(diff.functions.only_rebuilt)
-    )
+    code, total = _code_counts(diff)
     parts = [
-        f"ELF: {_plural(len(diff.sections), 'section')} differ",
-        f"{code:,} of {diff.functions_compared:,} functions differ in code"
-        + (f" ({_names([c.name for c in diff.functions_changed], _NAMED)})" if code else ""),
+        f"ELF: {wording.plural(len(diff.sections), 'section')} differ",
+        f"{code:,} of {total:,} functions differ in code"
+        + (f" ({wording.names([c.name for c in diff.functions_changed], _NAMED)})" if code else ""),
     ]
     published = toolchain_label(diff.toolchain.published)
     rebuilt = toolchain_label(diff.toolchain.rebuilt)
@@ -114,18 +129,47 @@ def summary_line(diff: ElfDiff, judgement: ElfJudgement) -> str:
     return "; ".join(parts)
 
 
+def brief_line(diff: ElfDiff) -> str:
+    """The summary without names: how much code differs and under which toolchains."""
+    code, total = _code_counts(diff)
+    toolchains = (
+        f"{toolchain_label(diff.toolchain.published)} vs {toolchain_label(diff.toolchain.rebuilt)}"
+        if diff.toolchain.differs
+        else f"same toolchain {toolchain_label(diff.toolchain.published)}"
+    )
+    return f"{code:,} of {total:,} functions differ · {toolchains}"
+
+
 def _pair_lines(title: str, pair: Pair, limit: int = _LISTED) -> list[str]:
     if not pair.differs:
         return []
     lines = [f"{title}:"]
     if pair.only_published or pair.only_rebuilt:
         if pair.only_published:
-            lines.append(f"  only published: {_names(pair.only_published, limit)}")
+            lines.append(f"  only published: {wording.names(pair.only_published, limit)}")
         if pair.only_rebuilt:
-            lines.append(f"  only rebuilt:   {_names(pair.only_rebuilt, limit)}")
+            lines.append(f"  only rebuilt:   {wording.names(pair.only_rebuilt, limit)}")
     else:
-        lines.append(f"  published: {_names(pair.published, limit)}")
-        lines.append(f"  rebuilt:   {_names(pair.rebuilt, limit)}")
+        lines.append(f"  published: {wording.names(pair.published, limit)}")
+        lines.append(f"  rebuilt:   {wording.names(pair.rebuilt, limit)}")
+    return lines
+
+
+def _import_lines(diff: ElfDiff) -> list[str]:
+    """The imports on one side only, sorted by what accounts for them."""
+    change = diff.import_change
+    lines = []
+    if change.versions:
+        lines.append(f"  other symbol versions: {wording.names(change.versions, _LISTED)}")
+    if change.runtime:
+        lines.append(
+            f"  C-library routines and redirected calls: {wording.names(change.runtime, _LISTED)}"
+        )
+    if change.suffixed:
+        pairs = [f"{p} = {r}" for p, r in change.suffixed]
+        lines.append(f"  the same functions, suffix '{change.suffix}': {wording.names(pairs, 5)}")
+    if change.other:
+        lines.append(f"  nothing accounts for: {wording.names(change.other, _LISTED)}")
     return lines
 
 
@@ -133,8 +177,8 @@ def detail_text(diff: ElfDiff, judgement: ElfJudgement) -> str:
     """Everything found, as text: the reviewer's second screen."""
     lines = [
         "toolchain:",
-        f"  published: {_names(diff.toolchain.published, 5) or 'no .comment'}",
-        f"  rebuilt:   {_names(diff.toolchain.rebuilt, 5) or 'no .comment'}",
+        f"  published: {wording.names(diff.toolchain.published, 5) or 'no .comment'}",
+        f"  rebuilt:   {wording.names(diff.toolchain.rebuilt, 5) or 'no .comment'}",
     ]
     if diff.build_notes.published or diff.build_notes.rebuilt:
         lines += _pair_lines("GNU build notes", diff.build_notes, 8)
@@ -146,7 +190,7 @@ def detail_text(diff: ElfDiff, judgement: ElfJudgement) -> str:
     )
     for change in diff.functions_changed[: _LISTED * 5]:
         lines.append(
-            f"  differs: {_clean(change.name)} ({change.published:,} -> {change.rebuilt:,} "
+            f"  differs: {wording.clean(change.name)} ({change.published:,} -> {change.rebuilt:,} "
             f"bytes, {change.published_instructions:,} -> {change.rebuilt_instructions:,} "
             "instructions)"
         )
@@ -155,17 +199,19 @@ def detail_text(diff: ElfDiff, judgement: ElfJudgement) -> str:
     lines += _pair_lines("functions on one side only", diff.functions, _LISTED * 5)
     lines += _pair_lines("exported dynamic symbols", diff.exports)
     lines += _pair_lines("imported dynamic symbols (name@version)", diff.imports)
+    lines += _import_lines(diff)
     lines += _pair_lines("DT_NEEDED", diff.needed)
     lines += _pair_lines("RPATH/RUNPATH/SONAME", diff.rpath)
     lines += _pair_lines("local data symbols", diff.local_symbols)
+    lines += _pair_lines("source files linked in (STT_FILE symbols)", diff.files)
     if diff.data_sections:
         lines.append(
             f"data sections whose content differs (relocated words masked): "
-            f"{_names(diff.data_sections, _LISTED)}"
+            f"{wording.names(diff.data_sections, _LISTED)}"
         )
     if diff.sections:
         lines.append(f"sections that differ ({len(diff.sections):,}):")
-        lines += [f"  {_clean(c.describe())}" for c in diff.sections[: _LISTED * 5]]
+        lines += [f"  {wording.clean(c.describe())}" for c in diff.sections[: _LISTED * 5]]
     lines += _pair_lines("build-id", diff.build_id)
     lines += _pair_lines("DWARF comp_dir", diff.comp_dirs)
     lines += _pair_lines("embedded paths", diff.paths)
@@ -176,7 +222,7 @@ def detail_text(diff: ElfDiff, judgement: ElfJudgement) -> str:
         lines.append(
             f"unexplained aspects: {', '.join(sorted(a.value for a in judgement.unexplained))}"
         )
-    lines += [f"limit: {_clean(note)}" for note in (*diff.incomplete, *diff.notes)]
+    lines += [f"limit: {wording.clean(note)}" for note in (*diff.incomplete, *diff.notes)]
     return "\n".join(lines)
 
 
@@ -201,23 +247,11 @@ class ElfAnalyser:
         self.budget_s = budget_s
         self.max_bytes = max_bytes
 
-    def _read(self, pair: MemberPair) -> tuple[ElfImage, ElfImage] | str:
-        images = []
-        for side, blob in (("published", pair.published), ("rebuilt", pair.rebuilt)):
-            data = blob.read_capped(self.max_bytes)
-            if data is None:
-                return f"the {side} object is {blob.size:,} bytes, over {self.max_bytes:,}"
-            try:
-                images.append(read_elf(data))
-            except ArchiveError as e:
-                return f"the {side} object is not valid ELF: {e}"
-        return images[0], images[1]
-
     def analyse(self, pair: MemberPair) -> list[Divergence]:
-        read = self._read(pair)
+        read = wording.read_both(pair, self.max_bytes, read_elf, "object", "is not valid ELF")
         if isinstance(read, str):
             return [_unreadable(pair, self.name, read)]
-        diff = diff_elf(*read, budget_s=self.budget_s)
+        diff = diff_elf(*read, budget_s=self.budget_s, grafted=pair.published_libs)
         judgement = judge(diff)
         return [
             Divergence(
@@ -231,5 +265,8 @@ class ElfAnalyser:
                 explanation=judgement.reason,
                 analyser=self.name,
                 aspects=tuple(sorted(a.value for a in judgement.unexplained)),
+                partly_explained=judgement.partial,
+                rules=tuple(rule.id for rule in judgement.rules),
+                brief=brief_line(diff),
             )
         ]

@@ -1,0 +1,59 @@
+"""A file the build writes (in the wheel, not in the sdist) is explained by the rebuild that
+wrote it too, and only then."""
+
+from __future__ import annotations
+
+from rebuild.models import (
+    Comparison,
+    Divergence,
+    DivergenceKind,
+    ProvenanceCheck,
+    Side,
+    Verdict,
+    WheelInfo,
+)
+from rebuild.sources.rules import explain_built
+
+CONFIG = "pkg/__config__.py"
+
+
+def finding(member: str = CONFIG) -> Divergence:
+    return Divergence(
+        DivergenceKind.NOT_IN_SDIST, "Python file with no counterpart in the sdist", member=member
+    )
+
+
+def check_of(*findings: Divergence) -> ProvenanceCheck:
+    return ProvenanceCheck("pkg.whl", "pkg.tar.gz", 3, 2, findings)
+
+
+def comparison_of(*divergences: Divergence) -> Comparison:
+    info = WheelInfo("pkg.whl", "0" * 64, 1, 1)
+    return Comparison(info, info, Verdict.DIVERGENT, divergences, identical_members=3)
+
+
+def test_a_generated_file_the_rebuild_made_alike_is_explained() -> None:
+    explained_diff = Divergence(
+        DivergenceKind.CONTENT, "differs", member=CONFIG, explanation="expected by the recipe: x"
+    )
+    for comparison in (comparison_of(), comparison_of(explained_diff)):  # identical, explained
+        (d,) = explain_built(check_of(finding()), comparison).findings
+        assert d.explained and d.rules == ("built-too",)
+
+
+def test_a_generated_file_the_rebuild_made_otherwise_or_not_at_all_stays() -> None:
+    differs = Divergence(DivergenceKind.CONTENT, "differs", member=CONFIG)
+    missing = Divergence(
+        DivergenceKind.ONLY_PUBLISHED,
+        "only in the published wheel",
+        member=CONFIG,
+        side=Side.PUBLISHED,
+        explanation="some rule",
+    )
+    for comparison in (comparison_of(differs), comparison_of(missing)):
+        (d,) = explain_built(check_of(finding()), comparison).findings
+        assert not d.explained
+    # Another member's trouble does not hold this one back.
+    other = comparison_of(Divergence(DivergenceKind.CONTENT, "differs", member="pkg/other.py"))
+    (d,) = explain_built(check_of(finding()), other).findings
+    assert d.explained

@@ -1,0 +1,96 @@
+"""The terminal report stays one screen: compiled members one line each, every reason said once."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from rebuild.compare.rules import CONTAINER_ONLY
+from rebuild.models import Comparison, Divergence, DivergenceKind, Verdict, WheelInfo
+from rebuild.report.terminal import comparison_renderables
+
+SUFFIX = ".cpython-311-x86_64-linux-gnu.so"
+TOOLCHAINS = "GCC 10.2.1 (Red Hat) vs GCC 12.2.0 (Debian)"
+TOOLCHAIN = f"built by another toolchain ({TOOLCHAINS}): code differs [elf-toolchain]"
+LIBC = "another C library: routines imported differently [elf-libc-routines]"
+RECIPE = "expected by the recipe: random names (https://example.org/1)"
+
+
+def extension(name: str, *rules: str, recipe: bool = False) -> Divergence:
+    reasons = [TOOLCHAIN] + ([LIBC] if "elf-libc-routines" in rules else [])
+    return Divergence(
+        DivergenceKind.CONTENT,
+        f"ELF: 5 of 9 functions differ in code (f, g, h); toolchain {TOOLCHAINS}",
+        member=f"pkg/{name}{SUFFIX}",
+        explanation="; ".join(reasons + ([RECIPE] if recipe else [])),
+        analyser="elf",
+        rules=("elf-toolchain", *rules, *(("recipe",) if recipe else ())),
+        brief=f"5 of 9 functions differ · {TOOLCHAINS}",
+    )
+
+
+def render(*divergences: Divergence) -> list[str]:
+    info = WheelInfo("pkg.whl", "0" * 64, 1, 1)
+    comparison = Comparison(info, info, Verdict.DIVERGENT, divergences, identical_members=3)
+    console = Console(width=100, record=True, force_terminal=False)
+    for part in comparison_renderables(comparison):
+        console.print(part)
+    return console.export_text().splitlines()
+
+
+def test_compiled_members_share_their_heading_and_reasons() -> None:
+    lines = render(
+        extension("_one"),
+        extension("_two", "elf-libc-routines"),
+        extension("_three", "elf-libc-routines", recipe=True),
+        Divergence(
+            DivergenceKind.CONTENT,
+            "content differs",
+            member="pkg/__config__.py",
+            explanation=RECIPE,
+            analyser="text",
+            rules=("recipe",),
+        ),
+    )
+    assert f"Compiled members (3), each {TOOLCHAINS}" in lines
+    assert f"  name… stands for name{SUFFIX}" in lines
+    assert "✓ pkg/_one…  5 of 9 functions differ" in lines
+    assert "✓ pkg/_two…  5 of 9 functions differ  + libc-routines" in lines
+    assert "✓ pkg/_three…  5 of 9 functions differ  + libc-routines, recipe" in lines
+    text = "\n".join(lines)
+    # Each reason once, however many members it explains.
+    assert text.count("code differs") == 1 and text.count("routines imported differently") == 1
+    assert f"  all: built by another toolchain ({TOOLCHAINS}): code differs" in lines
+    assert text.count("random names") == 1
+    flowing = " ".join(line.strip() for line in lines)
+    recipe_line = f"✓ pkg/_three{SUFFIX}, pkg/__config__.py: random names (https://example.org/1)"
+    assert recipe_line in flowing
+
+
+def test_explained_members_and_container_rows_are_grouped_by_rule() -> None:
+    records = [
+        Divergence(
+            DivergenceKind.RECORD_ENTRY,
+            "RECORD row differs",
+            member=f"pkg/m{i}.py",
+            explanation=f"follows from pkg/m{i}.py's own divergence",
+            rules=("record-follows-member",),
+        )
+        for i in range(5)
+    ]
+    directories = [
+        Divergence(
+            DivergenceKind.DIRECTORY_ENTRY,
+            "directory entry only in the published wheel",
+            member=f"pkg/d{i}/",
+            explanation=CONTAINER_ONLY + " (an empty directory entry)",
+            rules=("container-directory-entry",),
+        )
+        for i in range(4)
+    ]
+    lines = render(*records, *directories)
+    assert "✓ record-entry 5: pkg/m0.py, pkg/m1.py, pkg/m2.py and 2 more" in lines
+    assert "    why: each follows from its member's own divergence" in lines
+    assert "Zip container only (4): the installed files are the same" in lines
+    assert "✓ directory-entry 4: pkg/d0/, pkg/d1/, pkg/d2/ and 1 more" in lines
+    assert "    why: an empty directory entry" in lines
+    assert len(lines) < 20
