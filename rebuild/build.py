@@ -286,7 +286,8 @@ def prepare_inputs(
     pins = resolve_requirements(
         wanted, plan, index_url=index_url, workdir=workdir, locks=cache.root / "locks"
     )
-    log(f"downloading {len(pins)} build requirements")
+    cached = sum(1 for pin in pins if cache.has(pin.wheel))
+    log(f"downloading {len(pins)} build requirements ({cached} in the download cache)")
     deps = workdir / "deps"
     fetch_requirements(pins, cache=cache, deps=deps)
     constraints = workdir / "constraints.txt"

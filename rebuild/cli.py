@@ -730,6 +730,13 @@ def recipe_show(
         ("config-settings", " ".join(f"-C {k}={v}" for k, v in plan.config_settings) or "none"),
         ("environment", " ".join(f"{k}={v}" for k, v in plan.environment) or "none"),
         ("pre-build", " && ".join(plan.pre_build) or "none"),
+        ("source dir", plan.source_dir or "a scratch path (/tmp/src/<sdist name>)"),
+        (
+            "isolation",
+            "isolated build"
+            if plan.build_isolation
+            else "none: the pinned set is installed, then built with --no-build-isolation",
+        ),
         ("extra inputs", inputs or "none"),
         ("repair", f"auditwheel repair --plat {plan.repair}" if plan.repair else "none"),
         ("umask", plan.umask or "unknown"),
@@ -738,6 +745,7 @@ def recipe_show(
         out.print(f"{label:<16}{safe(value)}")
     for expected in plan.expected:
         aspects = f" [{', '.join(expected.aspects)}]" if expected.aspects else ""
+        aspects += f" [lines /{expected.lines}/]" if expected.lines else ""
         out.print(
             f"{'expected':<16}{safe(expected.member)} {expected.kind.value}{safe(aspects)}: "
             f"{safe(expected.reason)} ({safe(expected.link)})"

@@ -127,6 +127,10 @@ class Cache:
         sha256 = _check_sha256(file)
         return self.root / "files" / "sha256" / sha256[:2] / sha256 / check_filename(file.filename)
 
+    def has(self, file: DistFile) -> bool:
+        """Whether ``file`` is in the cache already (``fetch`` still checks it)."""
+        return self.path_for(file).is_file()
+
     def fetch(
         self, file: DistFile, *, progress: Progress | None = None, verify: bool = True
     ) -> Artifact:

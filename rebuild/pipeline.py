@@ -18,6 +18,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from rebuild import __version__
+from rebuild.cleanup import remove_tree
 from rebuild.compare import compare_wheels
 from rebuild.compare.rules import explain_expected
 from rebuild.errors import BuildError, PlanError, RebuildError, ResolveError, UsageError
@@ -427,4 +428,4 @@ def _workdir(cache_root: Path, target: Target, *, keep: bool) -> Iterator[Path]:
         yield path
     finally:
         if not keep:
-            shutil.rmtree(path, ignore_errors=True)
+            remove_tree(path)

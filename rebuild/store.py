@@ -412,7 +412,12 @@ class Store:
         if report.target is None:
             raise RebuildError("a report without a target cannot be stored (internal)")
         comparison = report.comparison
-        divergences = comparison.divergences if comparison else ()
+        # The source checks' findings are the reviewer's too: a file of the wheel that is not
+        # the sdist's makes a release divergent even when the rebuild matches.
+        divergences = (
+            *(comparison.divergences if comparison else ()),
+            *(report.provenance.findings if report.provenance else ()),
+        )
         release, build, failure, plan = report.release, report.build, report.failure, report.plan
         log_path = build.log_path if build else failure.log_path if failure else None
         plan_json = json.dumps(_plan_document(plan), sort_keys=True) if plan else None

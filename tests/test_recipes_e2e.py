@@ -5,9 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from rebuild.models import DivergenceKind, Target, Verdict, WheelSelector
 from rebuild.pipeline import CheckOptions, check
+from rebuild.report.terminal import print_report
 
 pytestmark = [pytest.mark.docker, pytest.mark.network]
 REPO_RECIPE = Path(__file__).resolve().parent.parent / "recipes" / "markupsafe.toml"
@@ -64,4 +66,13 @@ def test_markupsafe_rebuilds_with_its_recipe(tmp_path: Path, shared_cache: Path)
     assert not any(
         d.kind is DivergenceKind.ONLY_PUBLISHED and d.member == "markupsafe/_speedups.c"
         for d in report.comparison.divergences
+    )
+
+    # The terminal says first, before any divergence, that the recipe's image was not used.
+    console = Console(width=100, record=True, force_terminal=False)
+    print_report(report, console)
+    lines = console.export_text().splitlines()
+    assert lines[2].startswith("image: rebuilt in the local image rebuild/bookworm-py311:"), lines
+    assert "not the recipe's quay.io/pypa/manylinux2014_x86_64" in " ".join(
+        line.strip() for line in lines[2:4]
     )

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from rebuild.models import (
     Divergence,
     DivergenceKind,
     Failure,
+    ProvenanceCheck,
     Report,
     Target,
     Verdict,
@@ -274,3 +276,17 @@ def test_kill_9_in_the_middle_of_writes_leaves_no_half_result(tmp_path: Path) ->
         ).fetchone() == (0,)
     with Store(path) as store:
         assert [r.killed for r in store.runs()] == [True, True, True]
+
+
+def test_the_source_checks_findings_are_stored_with_the_comparison_s(tmp_path: Path) -> None:
+    report = fake_report("pkg==1.0", Verdict.DIVERGENT, explained=1)
+    injected = Divergence(
+        DivergenceKind.NOT_IN_SDIST, "Python file with no counterpart in the sdist", "pkg/evil.py"
+    )
+    check = ProvenanceCheck("pkg-1-py3-none-any.whl", "pkg-1.tar.gz", 2, 1, (injected,))
+    with Store(tmp_path / "s.sqlite") as store:
+        result = store.record(replace(report, provenance=check), run_id=None, seconds=1)
+        stored = store.divergences(result)
+        current = store.current("pkg", "1.0")
+    assert [d.member for d in stored] == ["pkg/m0.py", "pkg/evil.py"]
+    assert current is not None and current.unexplained == 1

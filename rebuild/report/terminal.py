@@ -173,7 +173,9 @@ def _compiled_renderables(items: list[Divergence]) -> list[RenderableType]:
             legend.setdefault(match["id"], match["reason"])
         if recipe:
             recipe_members.add(d.member)
-    shared = [r for r in legend if all(r in d.rules for d in items)]
+    # The rules every shared object shares are said once; static libraries list their own.
+    objects = [d for d in items if d.analyser == "elf"] or items
+    shared = [r for r in legend if all(r in d.rules for d in objects)]
     briefs = {d.brief.partition(" · ")[2] for d in items if d.brief}
     suffix = _common_suffix([d.member or "" for d in items])
     heading = f"[bold]Compiled members[/] ({len(items)})"
@@ -194,7 +196,8 @@ def _compiled_renderables(items: list[Divergence]) -> list[RenderableType]:
         out.append(Text.from_markup(f"[green]✓[/] [bold]{safe(name)}[/]  {safe(counts)}{extra}"))
     if shared:
         reasons = "; ".join(legend[r] for r in shared)
-        out.append(Text.from_markup(f"  [dim]all: {safe(reasons)}[/]"))
+        every = "every .so" if len(objects) < len(items) else "all"
+        out.append(Text.from_markup(f"  [dim]{every}: {safe(reasons)}[/]"))
     for rule_id, reason in legend.items():
         if rule_id not in shared:
             label = safe(rule_id.removeprefix("elf-"))
@@ -213,8 +216,12 @@ def _recipe_renderables(items: list[Divergence]) -> list[RenderableType]:
     out: list[RenderableType] = [
         Text.from_markup(f"[bold]Expected by the recipe[/] ({len(members)})")
     ]
+    suffix = _common_suffix([n for names in members.values() for n in names])
     for reason, names in members.items():
-        out.append(Text.from_markup(f"[green]✓[/] [bold]{_names_line(names)}[/]: {safe(reason)}"))
+        shown = [
+            n.removesuffix(suffix) + "…" if suffix and n.endswith(suffix) else n for n in names
+        ]
+        out.append(Text.from_markup(f"[green]✓[/] [bold]{_names_line(shown)}[/]: {safe(reason)}"))
     return out
 
 
@@ -388,6 +395,16 @@ def report_renderable(report: Report) -> RenderableType:
         meaning = PROVENANCE_MEANING.get(verdict, meaning)  # no rebuild: the source checks'
     header = Text.from_markup(f"[{VERDICT_STYLE[verdict]}]{verdict.value.upper()}[/] — {meaning}")
     parts: list[RenderableType] = [header]
+    plan, build = report.plan, report.build
+    if plan is not None and plan.image_reference and build is not None:
+        # The recipe's image could not be used: said first, because it colours every toolchain
+        # divergence below ("How it was rebuilt" says why).
+        parts.append(
+            Text.from_markup(
+                f"[bold yellow]image:[/] rebuilt in the local image {safe(build.image.tag)}, "
+                f"not the recipe's {safe(plan.image_reference)} (see How it was rebuilt)"
+            )
+        )
     if report.failure is not None:
         f = report.failure
         parts.append(Text.from_markup(f"[bold]{safe(f.stage)} failed:[/] {safe(f.message)}"))
@@ -433,9 +450,18 @@ def build_renderables(report: Report) -> list[RenderableType]:
             repair = build.repair
             lines.append(
                 f"repair         auditwheel repair --plat {safe(repair.platform)}: "
-                + ("replayed" if repair.replayed else f"[yellow]refused[/] ({safe(repair.reason)})")
+                + (
+                    "replayed"
+                    if repair.replayed
+                    else f"[yellow]refused[/] ({safe(_short(repair.reason))})"
+                )
             )
     return [Text.from_markup("\n".join(lines))] if lines else []
+
+
+def _short(text: str, limit: int = 160) -> str:
+    """A long tool message cut for the terminal (the JSON report keeps it whole)."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def print_report(report: Report, console: Console) -> None:

@@ -191,7 +191,8 @@ def _examine(
     python_files = traced = 0
     findings = []
     if release.sdist is not None:
-        progress(f"fetching {release.sdist.filename}")
+        cached = " (in the download cache)" if cache.has(release.sdist) else ""
+        progress(f"fetching {release.sdist.filename}{cached}")
         sdist = cache.fetch(release.sdist)
         sdist_tree = SourceTree(extract_sdist(sdist.path, scratch / "sdist"))
         progress(f"tracing the Python files of {wheel.path.name} to the sdist")

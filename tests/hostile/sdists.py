@@ -178,6 +178,19 @@ def probe_memory_bomb():
             return
 
 
+def probe_deep_output():
+    # A tree deeper than the host's rmtree can recurse, written into the one writable mount.
+    fd = os.open(PROBE["out"], os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(PROBE["depth"]):
+        os.mkdir("deep", dir_fd=fd)
+        child = os.open("deep", os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+        os.close(fd)
+        fd = child
+    os.close(fd)
+    say(f"wrote {PROBE['depth']} levels")
+    report("deep_output", [])
+
+
 def probe_endless():
     say("spinning")
     while True:

@@ -161,3 +161,12 @@ def test_the_host_environment_is_unchanged_by_the_probes() -> None:
     # The probes ran inside containers; none of their targets exist on the host.
     for path in ("/deps/pwned.whl", "/inputs/source/pwned", "/usr/lib/pwned", "/etc/pwned"):
         assert not os.path.lexists(path)
+
+
+def test_a_tree_too_deep_for_rmtree_in_the_output_is_cleaned_up(
+    tmp_path: Path, local_index: tuple[LocalServer, ServeRelease]
+) -> None:
+    report = run_probe(tmp_path, local_index, "deep_output", out=OUT_MOUNT, depth=3_000)
+    assert "wrote 3000 levels" in assert_held(report, "deep_output")
+    # The work directory (and the tree the build wrote into it) is gone: nothing left behind.
+    assert list((tmp_path / "cache" / "work").iterdir()) == []
