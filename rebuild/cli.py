@@ -8,6 +8,7 @@ once, in :func:`main`.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from pathlib import Path
@@ -104,6 +105,9 @@ def _progress(message: str) -> None:
     err.print(f"[dim]· {safe(message)}[/]")
 
 
+_STEP = re.compile(r"^\s*\[\s*(\d+/\d+|\d+%)\]")
+
+
 class _Heartbeat:
     """Progress of a check: each stage as it starts, and during a long build its elapsed time
     and latest log line (on the status line of a terminal; every 30 s in a log file)."""
@@ -114,10 +118,12 @@ class _Heartbeat:
         self.status = status
         self.verbose = verbose
         self.stage = "starting"
+        self.step = ""
         self.started = self.printed = time.monotonic()
 
     def progress(self, message: str) -> None:
         self.stage = message
+        self.step = ""
         self.started = self.printed = time.monotonic()
         self.status.update(safe(message))
         err.print(f"[dim]· {safe(message)}[/]")
@@ -126,6 +132,12 @@ class _Heartbeat:
         line = line.rstrip()
         if self.verbose:
             err.print(f"[dim]│ {safe(line)}[/]")
+        # A build tool's own progress ("[235/498] Compiling …", "[ 42%] Building …") says more
+        # than a compiler warning's last line: shown until the next one.
+        if _STEP.match(line):
+            self.step = line
+        elif self.step:
+            line = self.step
         now = time.monotonic()
         elapsed = f"{int(now - self.started) // 60}m{int(now - self.started) % 60:02d}s"
         self.status.update(f"{safe(self.stage)} · {elapsed} · [dim]{safe(line[:80])}[/]")

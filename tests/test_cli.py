@@ -193,3 +193,8 @@ def test_a_long_build_shows_its_elapsed_time_and_latest_log_line(
     printed = capsys.readouterr().err
     assert "· building in demo-image (no network)" in printed
     assert "· … 0m00s: [12/1283] Compiling C object numpy/core/foo.c.o" in printed
+    # A compiler warning's tail does not hide the build's own progress line.
+    heartbeat.log("      |      ~~~~~~~~~\n")
+    assert "[12/1283] Compiling C object" in status.shown[-1]
+    heartbeat.log("[13/1283] Linking target numpy/core/foo.so\n")
+    assert "[13/1283] Linking target" in status.shown[-1]

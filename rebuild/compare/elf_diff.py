@@ -71,6 +71,8 @@ LIBC_MERGED = frozenset(
 DEFAULT_BUDGET_S = 120.0
 # The assembler's input when gcc compiles through a temporary file: random per build.
 _TEMP_OBJECT = re.compile(r"^(?:/tmp/)?cc[A-Za-z0-9]{6}\.o$")
+# A library's name up to its version or vendor suffix: lib<stem>[-_.]...
+_LIB_STEM = re.compile(r"^lib([A-Za-z0-9]+)")
 # auditwheel points RPATH at the wheel's grafted libraries: $ORIGIN/<up...>/<pkg>.libs
 _GRAFTED_RPATH = re.compile(r"^\$ORIGIN(?:/\.\.)*/[A-Za-z0-9_.-]+\.libs$")
 
@@ -257,9 +259,25 @@ def _file_aspect(files: Pair) -> ElfAspect:
     return ElfAspect.SOURCE_FILES
 
 
+def library_stem(name: str) -> str:
+    """``libopenblas64_p-r0-0cf96a72.3.23.dev.so`` and ``libopenblas64.so.0`` -> ``openblas64``."""
+    match = _LIB_STEM.match(name)
+    return match[1] if match else name
+
+
 def _grafted_needed(needed: Pair, libs: frozenset[str]) -> bool:
-    """Every DT_NEEDED only the published object has names a library grafted into its wheel."""
-    return bool(needed.only_published) and set(needed.only_published) <= libs
+    """Every DT_NEEDED only the published object has is a graft of one the rebuild needs.
+
+    auditwheel renames a library it grafts, so the published object needs ``libfoo-<hash>.so``
+    where the rebuild needs ``libfoo.so.1``: the published name must be a library grafted into
+    its wheel, and the same library (by name stem) must be one the rebuilt object needs. A
+    library added to the wheel and loaded by nothing the source builds stays unexplained.
+    """
+    published = set(needed.only_published)
+    rebuilt = {library_stem(n) for n in needed.only_rebuilt}
+    return (
+        bool(published) and published <= libs and all(library_stem(n) in rebuilt for n in published)
+    )
 
 
 def _grafted_rpath(rpath: Pair, needed_grafted: bool) -> bool:

@@ -257,6 +257,25 @@ def test_dt_needed_and_rpath_naming_the_wheel_s_grafted_library(
     assert set(loose.aspects) == {"needed", "rpath"}
 
 
+def test_a_library_added_to_the_wheel_that_the_rebuild_does_not_need_stays_unexplained(
+    build: Build, library: Callable[[str, str, str], None]
+) -> None:
+    # The published object needs a library shipped in its .libs/ under auditwheel's naming, but
+    # it is not a graft of anything the source's own build links: an added library.
+    library("evil_grafted", "libevil-0123abcd.so.1", "int foo(void) { return 1; }")
+    library("foo", "libfoo.so.1", "int foo(void) { return 1; }")
+    source = "int foo(void); int f(void) { return foo(); }"
+    published = build(
+        source,
+        comment=RED_HAT,
+        libs=("-levil_grafted",),
+        flags=("-Wl,-rpath,$ORIGIN/../demo.libs",),
+    )
+    d = analyse(published, build(source, libs=("-lfoo",)), frozenset({"libevil-0123abcd.so.1"}))
+    assert not d.explained
+    assert set(d.aspects) == {"needed", "rpath"}
+
+
 def test_an_rpath_outside_the_wheel_is_never_auditwheel_s(
     build: Build, library: Callable[[str, str, str], None]
 ) -> None:
