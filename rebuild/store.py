@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import assert_never
 
 import platformdirs
-from packaging.version import Version
+from packaging.version import InvalidVersion, Version
 
 from rebuild.errors import EXIT_NEEDS_REVIEW, EXIT_REPRODUCIBLE, RebuildError, UsageError
 from rebuild.models import Plan, Report, Verdict
@@ -232,6 +232,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _pep440(version: str) -> Version | str:
+    """The version as PEP 440 compares it; text that is not a version compares as itself."""
+    try:
+        return Version(version)
+    except InvalidVersion:
+        return version
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat()
 
@@ -390,14 +398,20 @@ class Store:
 
     # --- results ---------------------------------------------------------------------------
 
+    def _find_release(self, db: sqlite3.Connection, project: str, version: str) -> int | None:
+        """The release stored for ``version`` as PEP 440 compares it ("1.16" is "1.16.0")."""
+        wanted = _pep440(version)
+        rows = db.execute("SELECT id, version FROM releases WHERE project = ?", (project,))
+        return next((int(i) for i, v in rows if _pep440(v) == wanted), None)
+
     def _release_id(self, db: sqlite3.Connection, project: str, version: str) -> int:
-        db.execute(
-            "INSERT OR IGNORE INTO releases (project, version) VALUES (?, ?)", (project, version)
+        found = self._find_release(db, project, version)
+        if found is not None:
+            return found
+        cursor = db.execute(
+            "INSERT INTO releases (project, version) VALUES (?, ?)", (project, version)
         )
-        row = db.execute(
-            "SELECT id FROM releases WHERE project = ? AND version = ?", (project, version)
-        ).fetchone()
-        return int(row[0])
+        return int(cursor.lastrowid or 0)
 
     def record(
         self,
@@ -507,10 +521,9 @@ class Store:
             )
 
     def current(self, project: str, version: str) -> StoredResult | None:
+        release_id = self._find_release(self._db, project, version)
         row = self._db.execute(
-            f"{_FROM_RESULTS} WHERE releases.project = ? AND releases.version = ? "
-            "AND results.current = 1",
-            (project, version),
+            f"{_FROM_RESULTS} WHERE releases.id = ? AND results.current = 1", (release_id,)
         ).fetchone()
         return _result(row) if row else None
 

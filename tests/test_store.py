@@ -290,3 +290,18 @@ def test_the_source_checks_findings_are_stored_with_the_comparison_s(tmp_path: P
         current = store.current("pkg", "1.0")
     assert [d.member for d in stored] == ["pkg/m0.py", "pkg/evil.py"]
     assert current is not None and current.unexplained == 1
+
+
+def test_one_release_whatever_the_version_is_spelled(tmp_path: Path) -> None:
+    with Store(tmp_path / "s.sqlite") as store:
+        first = store.record(fake_report("six==1.16", Verdict.EQUIVALENT), run_id=None, seconds=1)
+        second = store.record(
+            fake_report("six==1.16.0", Verdict.REPRODUCIBLE, created=T0 + timedelta(days=1)),
+            run_id=None,
+            seconds=1,
+        )
+        # PEP 440 equal versions are one release: the second result replaces the first.
+        current = store.current("six", "1.16.00")
+        assert current is not None and current.id == second
+        assert [r.id for r in store.history("six")] == [second, first]
+        assert store.current("six", "1.17") is None

@@ -10,6 +10,7 @@ import pytest
 from rebuild.compare import compare_wheels
 from rebuild.compare.analysers import (
     DEFAULT_ANALYSERS,
+    LazyAnalyser,
     MemberBlob,
     MemberKind,
     MemberPair,
@@ -74,7 +75,9 @@ def test_classify() -> None:
 def test_analyser_lookup() -> None:
     assert isinstance(analyser_for(MemberKind.PYTHON, DEFAULT_ANALYSERS), TextAnalyser)
     assert isinstance(analyser_for(MemberKind.RECORD, DEFAULT_ANALYSERS), MetadataAnalyser)
-    assert isinstance(analyser_for(MemberKind.ELF, DEFAULT_ANALYSERS), ElfAnalyser)
+    elf = analyser_for(MemberKind.ELF, DEFAULT_ANALYSERS)
+    # Loaded on first use: the ELF stack is not imported for wheels without compiled members.
+    assert isinstance(elf, LazyAnalyser) and isinstance(elf.load(), ElfAnalyser)
     assert analyser_for(MemberKind.BINARY, DEFAULT_ANALYSERS) is None
 
 

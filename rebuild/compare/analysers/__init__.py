@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import importlib
 import io
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -116,20 +117,49 @@ def analyser_for(kind: MemberKind, analysers: Sequence[MemberAnalyser]) -> Membe
     return None
 
 
+class LazyAnalyser:
+    """An analyser whose module is imported the first time a member of its kind differs.
+
+    The ELF stack (pyelftools, capstone) costs about a tenth of a second to import: most
+    comparisons (pure-Python wheels, identical extensions) never need it.
+    """
+
+    def __init__(self, module: str, cls: str, name: str, kinds: frozenset[MemberKind]) -> None:
+        self._where = (module, cls)
+        self._loaded: MemberAnalyser | None = None
+        self.name = name
+        self.kinds = kinds
+
+    def load(self) -> MemberAnalyser:
+        if self._loaded is None:
+            module, cls = self._where
+            analyser: MemberAnalyser = getattr(importlib.import_module(module), cls)()
+            self._loaded = analyser
+        return self._loaded
+
+    def analyse(self, pair: MemberPair) -> list[Divergence]:
+        return self.load().analyse(pair)
+
+
 def _defaults() -> tuple[MemberAnalyser, ...]:
     # Imported here: the implementations import this module for the interface.
-    from rebuild.compare.analysers.archive import StaticLibraryAnalyser
-    from rebuild.compare.analysers.bytecode import BytecodeAnalyser
-    from rebuild.compare.analysers.elf import ElfAnalyser
     from rebuild.compare.analysers.metadata import MetadataAnalyser
     from rebuild.compare.analysers.text import TextAnalyser
 
+    here = "rebuild.compare.analysers"
     return (
         MetadataAnalyser(),
         TextAnalyser(),
-        ElfAnalyser(),
-        BytecodeAnalyser(),
-        StaticLibraryAnalyser(),
+        LazyAnalyser(f"{here}.elf", "ElfAnalyser", "elf", frozenset({MemberKind.ELF})),
+        LazyAnalyser(
+            f"{here}.bytecode", "BytecodeAnalyser", "bytecode", frozenset({MemberKind.BYTECODE})
+        ),
+        LazyAnalyser(
+            f"{here}.archive",
+            "StaticLibraryAnalyser",
+            "static-library",
+            frozenset({MemberKind.STATIC_LIBRARY}),
+        ),
     )
 
 
@@ -139,6 +169,7 @@ DEFAULT_ANALYSERS: tuple[MemberAnalyser, ...] = _defaults()
 
 __all__ = [
     "DEFAULT_ANALYSERS",
+    "LazyAnalyser",
     "MemberAnalyser",
     "MemberBlob",
     "MemberKind",
