@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import codecs
 import collections
+import contextlib
 import os
 import queue
 import socket
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +37,7 @@ from rebuild.errors import ContainerError
 
 LABEL = "org.rebuild"
 LABELS: Mapping[str, str] = MappingProxyType({LABEL: "1"})
+RUN_LABEL = "org.rebuild.run"  # one run's container, found even if its id never came back
 LOG_CAP = 2 * 1024 * 1024
 """Bytes of build log kept in memory; the tail is kept, because that is where a failure shows."""
 
@@ -284,26 +287,31 @@ def run_sandboxed(
     """
     _check_mounts(spec)
     client = engine()
+    run_id = uuid.uuid4().hex
     try:
-        container = client.containers.create(**_create_args(spec))
-    except docker.errors.ImageNotFound as e:
-        raise ContainerError(
-            f"image {spec.image} is not in the local engine",
-            hint="make it first: rebuild.images.ensure_image(<name>) bootstraps or pulls it",
-        ) from e
-    except _ENGINE_FAILURES as e:
-        raise ContainerError(
-            f"cannot create a container from {spec.image}: {e}", hint=_ENGINE_HINT
-        ) from e
-
-    lines: queue.Queue[object] = queue.Queue()
-    tail = _Tail(LOG_CAP)
-    splitter = _LineSplitter()
-    timed_out = False
+        container = client.containers.create(**_create_args(spec, run_id))
+    except BaseException as e:
+        # Ctrl-C (or a lost response) can come after the engine made the container, before its
+        # id came back: find it by this run's label, so that none is left behind.
+        _remove_run(client, run_id)
+        if isinstance(e, docker.errors.ImageNotFound):
+            raise ContainerError(
+                f"image {spec.image} is not in the local engine",
+                hint="make it first: rebuild.images.ensure_image(<name>) bootstraps or pulls it",
+            ) from e
+        if isinstance(e, _ENGINE_FAILURES):
+            raise ContainerError(
+                f"cannot create a container from {spec.image}: {e}", hint=_ENGINE_HINT
+            ) from e
+        raise
     stream: Any = None
     reader: threading.Thread | None = None
-    started = time.monotonic()
     try:
+        lines: queue.Queue[object] = queue.Queue()
+        tail = _Tail(LOG_CAP)
+        splitter = _LineSplitter()
+        timed_out = False
+        started = time.monotonic()
         try:
             container.start()
             stream = container.logs(stream=True, follow=True)
@@ -368,7 +376,16 @@ def run_sandboxed(
             reader.join(timeout=5)
 
 
-def _create_args(spec: SandboxSpec) -> dict[str, Any]:
+def _remove_run(client: Any, run_id: str) -> None:
+    """Remove the container of one run, if the engine made it (quietly: an error is on its way)."""
+    with contextlib.suppress(*_ENGINE_FAILURES):
+        for container in client.containers.list(
+            all=True, filters={"label": f"{RUN_LABEL}={run_id}"}
+        ):
+            container.remove(force=True)
+
+
+def _create_args(spec: SandboxSpec, run_id: str) -> dict[str, Any]:
     mounts = [
         docker.types.Mount(
             target=target, source=str(Path(source).resolve()), type="bind", read_only=True
@@ -406,7 +423,7 @@ def _create_args(spec: SandboxSpec) -> dict[str, Any]:
         "mem_limit": spec.memory,
         "memswap_limit": spec.memory,
         "pids_limit": spec.pids_limit,
-        "labels": dict(LABELS),
+        "labels": {**LABELS, RUN_LABEL: run_id},
         # The daemon's default log driver may keep nothing; logs() needs json-file. The size cap
         # keeps a runaway build from filling the host's disk.
         "log_config": docker.types.LogConfig(type="json-file", config={"max-size": "64m"}),

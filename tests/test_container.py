@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import docker.models.containers
 import pytest
 from conftest import leftover_containers
 
@@ -153,6 +154,25 @@ def test_interrupt_of_the_main_thread_removes_the_container(image: str) -> None:
             run_sandboxed(sh(image, "sleep 600"))
     finally:
         timer.cancel()
+    assert leftover_containers() == []
+
+
+@pytest.mark.docker
+def test_interrupt_while_the_engine_creates_the_container_removes_it(
+    image: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ctrl-C after the engine made the container but before its id came back to us.
+    collection = docker.models.containers.ContainerCollection
+    real_create = collection.create
+
+    def create_then_interrupt(self: object, *args: object, **kwargs: object) -> object:
+        real_create(self, *args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(collection, "create", create_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_sandboxed(sh(image, "sleep 600"))
+    monkeypatch.undo()
     assert leftover_containers() == []
 
 

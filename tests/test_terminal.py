@@ -94,3 +94,27 @@ def test_explained_members_and_container_rows_are_grouped_by_rule() -> None:
     assert "✓ directory-entry 4: pkg/d0/, pkg/d1/, pkg/d2/ and 1 more" in lines
     assert "    why: an empty directory entry" in lines
     assert len(lines) < 20
+
+
+def test_the_summary_comes_first_and_says_whether_python_sources_differ() -> None:
+    config = Divergence(
+        DivergenceKind.CONTENT,
+        "content differs",
+        member="pkg/__config__.py",
+        explanation=RECIPE,
+        analyser="text",
+        rules=("recipe",),
+    )
+    lines = render(extension("_one", "elf-libc-routines"), config)
+    # Members, then the recipe's reasons, then the Python line, then why compiled members differ.
+    order = [
+        next(i for i, line in enumerate(lines) if line.startswith(prefix))
+        for prefix in ("✓ pkg/_one", "Expected by the recipe", "Python sources", "Why compiled")
+    ]
+    assert order == sorted(order)
+    assert "Python sources: 1 .py member(s) differ, each explained: pkg/__config__.py" in lines
+
+    injected = Divergence(DivergenceKind.CONTENT, "content differs", member="pkg/evil.py")
+    flowing = " ".join(render(injected, config))
+    assert "Python sources: 2 .py member(s) differ, 1 unexplained (above)" in flowing
+    assert "Python sources: every .py member is identical" in render(extension("_one"))

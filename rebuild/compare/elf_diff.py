@@ -293,6 +293,17 @@ def _grafted_rpath(rpath: Pair, needed_grafted: bool) -> bool:
     return True
 
 
+def import_aspects(change: ImportChange) -> set[ElfAspect]:
+    """The aspects an import change shows: one per kind of imported-symbol difference."""
+    kinds = (
+        (change.versions, ElfAspect.IMPORT_VERSIONS),
+        (change.runtime, ElfAspect.RUNTIME_IMPORTS),
+        (change.suffixed, ElfAspect.SUFFIXED_IMPORTS),
+        (change.other, ElfAspect.IMPORTS),
+    )
+    return {aspect for present, aspect in kinds if present}
+
+
 def _locals(image: ElfImage) -> tuple[str, ...]:
     return tuple(
         sorted(
@@ -484,14 +495,7 @@ def diff_elf(
             aspects.add(ElfAspect.LINKER_EXPORTS)
         else:
             aspects.add(ElfAspect.VAGUE_EXPORTS if name in vague else ElfAspect.EXPORTS)
-    for present, aspect in (
-        (import_change.versions, ElfAspect.IMPORT_VERSIONS),
-        (import_change.runtime, ElfAspect.RUNTIME_IMPORTS),
-        (import_change.suffixed, ElfAspect.SUFFIXED_IMPORTS),
-        (import_change.other, ElfAspect.IMPORTS),
-    ):
-        if present:
-            aspects.add(aspect)
+    aspects |= import_aspects(import_change)
     needed_grafted = _grafted_needed(needed, grafted)
     if needed.differs and needed_grafted:
         # Only the rebuilt side may name other libraries besides: it was not repaired alike.

@@ -13,7 +13,7 @@ import functools
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from rebuild.compare.analysers import (
@@ -209,6 +209,26 @@ def _one_side(wheel: HashedWheel, key: MemberKey, label: str, side: Side) -> Div
     )
 
 
+def _analyse(analyser: MemberAnalyser, pair: MemberPair) -> tuple[list[Divergence], bool]:
+    """The analyser's divergences and True; if it fails, the bytes' divergence and False.
+
+    A bug in one analyser must not lose a check whose build took minutes: the member is reported
+    unexplained, naming the failure, and everything else is still compared.
+    """
+    try:
+        return analyser.analyse(pair), True
+    except Exception as e:  # noqa: BLE001 - contained and reported, never silent
+        (fallback,) = FALLBACK.analyse(pair)
+        why = f"{type(e).__name__}: {e}"[:300]
+        return [
+            replace(
+                fallback,
+                summary=f"{fallback.summary}; the {analyser.name} analyser failed ({why}), "
+                "which is a bug in rebuild",
+            )
+        ], False
+
+
 def compare_members(
     pub: HashedWheel,
     reb: HashedWheel,
@@ -245,8 +265,10 @@ def compare_members(
         if analyser is None:
             analyser = FALLBACK
             unanalysed.append(f"{entry.label} ({kind.value})")
-        divergences = analyser.analyse(pair)
-        if not divergences:
+        divergences, analysed = _analyse(analyser, pair)
+        if not analysed:
+            unanalysed.append(f"{entry.label} ({kind.value})")
+        elif not divergences:
             # The bytes differ: an analyser that finds nothing must not make that disappear.
             divergences = FALLBACK.analyse(pair)
             unanalysed.append(f"{entry.label} ({kind.value})")

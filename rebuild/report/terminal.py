@@ -22,6 +22,7 @@ from rebuild.compare.rules import CONTAINER_ONLY
 from rebuild.models import (
     Comparison,
     Divergence,
+    DivergenceKind,
     Layer,
     ProvenanceCheck,
     Release,
@@ -163,8 +164,10 @@ def _common_suffix(names: list[str]) -> str:
     return suffix if count >= 2 else ""
 
 
-def _compiled_renderables(items: list[Divergence]) -> list[RenderableType]:
-    """One line per compiled member: what the rules all share is said once, above them."""
+def _compiled_renderables(
+    items: list[Divergence],
+) -> tuple[list[RenderableType], list[RenderableType]]:
+    """One line per compiled member, and the rules' reasons, each said once (shown after)."""
     legend: dict[str, str] = {}
     recipe_members = set()
     for d in items:
@@ -194,15 +197,16 @@ def _compiled_renderables(items: list[Divergence]) -> list[RenderableType]:
         counts = (d.brief or d.summary).partition(" · ")[0] if len(briefs) <= 1 else d.brief
         extra = f"  [dim]+ {safe(', '.join(own))}[/]" if own else ""
         out.append(Text.from_markup(f"[green]✓[/] [bold]{safe(name)}[/]  {safe(counts)}{extra}"))
+    reasons: list[RenderableType] = [Text.from_markup("[bold]Why compiled members differ[/]")]
     if shared:
-        reasons = "; ".join(legend[r] for r in shared)
         every = "every .so" if len(objects) < len(items) else "all"
-        out.append(Text.from_markup(f"  [dim]{every}: {safe(reasons)}[/]"))
+        joined = "; ".join(legend[r] for r in shared)
+        reasons.append(Text.from_markup(f"  [dim]{every}: {safe(joined)}[/]"))
     for rule_id, reason in legend.items():
         if rule_id not in shared:
             label = safe(rule_id.removeprefix("elf-"))
-            out.append(Text.from_markup(f"  [dim]+ {label}: {safe(reason)}[/]"))
-    return out
+            reasons.append(Text.from_markup(f"  [dim]+ {label}: {safe(reason)}[/]"))
+    return out, reasons if legend else []
 
 
 def _recipe_renderables(items: list[Divergence]) -> list[RenderableType]:
@@ -259,7 +263,9 @@ def _grouped_section(
     return out
 
 
-def explained_renderables(items: list[Divergence]) -> list[RenderableType]:
+def explained_renderables(
+    items: list[Divergence], python: list[RenderableType] | None = None
+) -> list[RenderableType]:
     """What is explained, compactly: compiled members, the recipe's reasons, then the rest."""
     if not items:
         return []
@@ -268,11 +274,41 @@ def explained_renderables(items: list[Divergence]) -> list[RenderableType]:
     by_recipe = [d for d in others if "recipe" in d.rules]
     rest = [d for d in others if "recipe" not in d.rules]
     out: list[RenderableType] = [Text.from_markup(f"\n[bold underline]Explained[/] ({len(items)})")]
-    if compiled:
-        out += _compiled_renderables(compiled)
+    # The summary first (each compiled member, the recipe's reasons), then the rules' reasons
+    # and the rest: the first screen says what was rebuilt how, and what upstream itself could
+    # not reproduce.
+    members, reasons = _compiled_renderables(compiled) if compiled else ([], [])
+    out += members
     out += _recipe_renderables([*compiled, *by_recipe])
+    out += python or []
+    out += reasons
     out += _grouped_section("Other members", rest, by_kind=False)
     return out
+
+
+_OWN_KINDS = frozenset(
+    {DivergenceKind.CONTENT, DivergenceKind.ONLY_PUBLISHED, DivergenceKind.ONLY_REBUILT}
+)
+
+
+def python_line(divergences: Iterable[Divergence]) -> list[RenderableType]:
+    """Whether Python sources differ at all: the question a reviewer asks first."""
+    python = [
+        d
+        for d in divergences
+        if d.kind in _OWN_KINDS and d.member and d.member.endswith((".py", ".pyi"))
+    ]
+    if not python:
+        return [Text.from_markup("[bold]Python sources[/]: every .py member is identical")]
+    names = sorted({d.member or "" for d in python})
+    open_ = sum(1 for d in python if not d.explained)
+    state = f"[bold red]{open_} unexplained[/] (above)" if open_ else "each explained"
+    return [
+        Text.from_markup(
+            f"[bold]Python sources[/]: {len(names)} .py member(s) differ, {state}: "
+            f"{_names_line(names)}"
+        )
+    ]
 
 
 def comparison_renderables(comparison: Comparison) -> list[RenderableType]:
@@ -303,7 +339,7 @@ def comparison_renderables(comparison: Comparison) -> list[RenderableType]:
     )
     parts: list[RenderableType] = [identity, counts]
     parts += _section("Unexplained: review these", unexplained, diffs=True, limit=30)
-    parts += explained_renderables(explained_members)
+    parts += explained_renderables(explained_members, python_line(comparison.divergences))
     container = [d for d in by_layer[Layer.CONTAINER] if d.explained]
     parts += _grouped_section("Zip container only", container, by_kind=True, said=CONTAINER_ONLY)
     if comparison.unanalysed:

@@ -123,6 +123,27 @@ def test_an_analyser_that_finds_nothing_cannot_hide_a_difference(tmp_path: Path)
     assert member_rows(result, "demo/core.py")[0].kind is DivergenceKind.CONTENT
 
 
+def test_an_analyser_that_fails_costs_one_member_not_the_check(tmp_path: Path) -> None:
+    class Broken:
+        name = "broken"
+        kinds = frozenset({MemberKind.PYTHON})
+
+        def analyse(self, pair: MemberPair) -> list[Divergence]:
+            raise IndexError("tuple index out of range")
+
+    pub = make_wheel(tmp_path / "p.whl", changes={"demo/data.txt": b"one\n"})
+    changes = {"demo/core.py": b"evil = 1\n", "demo/data.txt": b"other\n"}
+    reb = make_wheel(tmp_path / "r.whl", changes=changes)
+    result = compare_wheels(pub, reb, analysers=[Broken(), TextAnalyser()])
+    assert result.verdict is Verdict.DIVERGENT
+    (row,) = member_rows(result, "demo/core.py")
+    assert not row.explained
+    assert "the broken analyser failed (IndexError: tuple index out of range)" in row.summary
+    assert "demo/core.py (python)" in result.unanalysed
+    # The other members are still compared by their analysers.
+    assert member_rows(result, "demo/data.txt")[0].analyser == "text"
+
+
 # --- text ----------------------------------------------------------------------------------
 
 

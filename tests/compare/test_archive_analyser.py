@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 
 from rebuild.compare.analysers import MemberBlob, MemberKind, MemberPair
-from rebuild.compare.analysers.archive import StaticLibraryAnalyser, diff_objects
+from rebuild.compare.analysers.archive import StaticLibraryAnalyser
 from rebuild.compare.ar import MAX_MEMBERS, read_ar
+from rebuild.compare.ar_diff import diff_objects
 from rebuild.errors import ArchiveError
 from rebuild.models import Divergence, DivergenceKind
 
@@ -387,7 +388,7 @@ def test_an_empty_archive_has_no_members() -> None:
 def test_objects_past_the_comparison_cap_are_listed_not_compared(
     monkeypatch: pytest.MonkeyPatch, compile_c: Compile
 ) -> None:
-    monkeypatch.setattr("rebuild.compare.analysers.archive.MAX_COMPARED_OBJECTS", 1)
+    monkeypatch.setattr("rebuild.compare.ar_diff.MAX_COMPARED_OBJECTS", 1)
     old, new = retag(compile_c(ADD)), compile_c(ADD_CHANGED)
     published = archive(member(b"a.o/", old), member(b"b.o/", old))
     rebuilt = archive(member(b"a.o/", new), member(b"b.o/", new))

@@ -19,14 +19,8 @@ import pytest
 
 from rebuild.compare import compare_wheels
 from rebuild.compare.analysers import DEFAULT_ANALYSERS, MemberBlob, MemberKind, MemberPair
-from rebuild.compare.analysers.bytecode import (
-    BytecodeAnalyser,
-    DecoderLimits,
-    Invalidation,
-    PycHeader,
-    cpython_for,
-    parse_header,
-)
+from rebuild.compare.analysers.bytecode import BytecodeAnalyser
+from rebuild.compare.pyc import DecoderLimits, Invalidation, PycHeader, cpython_for, parse_header
 from rebuild.models import Divergence, DivergenceKind, Layer, Verdict
 
 from .wheels import make_wheel
