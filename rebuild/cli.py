@@ -758,6 +758,7 @@ def recipe_show(
     for expected in plan.expected:
         aspects = f" [{', '.join(expected.aspects)}]" if expected.aspects else ""
         aspects += f" [lines /{expected.lines}/]" if expected.lines else ""
+        aspects += f" [symbols {', '.join(expected.symbols)}]" if expected.symbols else ""
         out.print(
             f"{'expected':<16}{safe(expected.member)} {expected.kind.value}{safe(aspects)}: "
             f"{safe(expected.reason)} ({safe(expected.link)})"

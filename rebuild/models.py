@@ -255,6 +255,8 @@ class Divergence:
     rules: tuple[str, ...] = ()
     # A shorter summary for one-line listings ("" = the summary itself).
     brief: str = ""
+    # The exported symbols behind an unexplained "exports" aspect (on one side only).
+    symbols: tuple[str, ...] = ()
 
     @property
     def layer(self) -> Layer:
@@ -357,6 +359,8 @@ class ExpectedDivergence:
     link: str
     aspects: tuple[str, ...] = ()
     lines: str = ""
+    # With aspects = ["exports"]: globs every exported symbol on one side only must match.
+    symbols: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

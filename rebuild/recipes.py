@@ -435,7 +435,8 @@ def _expected(table: _Table) -> tuple[ExpectedDivergence, ...]:
     aspects_allowed = {a.value for a in ElfAspect}
     expected = []
     entries = table.tables(
-        "expected", frozenset({"member", "kind", "aspects", "lines", "reason", "link"})
+        "expected",
+        frozenset({"member", "kind", "aspects", "lines", "symbols", "reason", "link"}),
     )
     for entry in entries:
         member = entry.text("member") or ""
@@ -456,6 +457,9 @@ def _expected(table: _Table) -> tuple[ExpectedDivergence, ...]:
                 )
         if aspects and kind is not DivergenceKind.CONTENT:
             raise entry.error("aspects", "is allowed only with kind = 'content'")
+        symbols = entry.strings("symbols")
+        if symbols and "exports" not in aspects:
+            raise entry.error("symbols", 'is allowed only with aspects = ["exports", …]')
         lines = entry.text("lines", required=False) or ""
         if lines:
             if kind is not DivergenceKind.CONTENT or aspects:
@@ -475,6 +479,7 @@ def _expected(table: _Table) -> tuple[ExpectedDivergence, ...]:
                 link=link,
                 aspects=tuple(sorted(aspects)),
                 lines=lines,
+                symbols=tuple(symbols),
             )
         )
     return tuple(expected)

@@ -362,6 +362,38 @@ def test_expectations_on_one_member_cover_its_elf_aspects_together() -> None:
     assert together.rules == ("elf-toolchain", "recipe")
 
 
+def test_expected_symbols_narrow_an_exports_expectation_to_those_symbols() -> None:
+    member = "demo/_core.cpython-311-x86_64-linux-gnu.so"
+    kernels = replace(
+        SYMBOLS, reason="dispatch targets", aspects=("exports",), symbols=("kernel_AVX512_*",)
+    )
+
+    def exporting(*symbols: str) -> Divergence:
+        return Divergence(
+            DivergenceKind.CONTENT, "elf", member=member, aspects=("exports",), symbols=symbols
+        )
+
+    (known,) = explain_expected(
+        comparison_of(exporting("kernel_AVX512_SPR")), [kernels]
+    ).divergences
+    assert known.explained
+    # One more exported function the expectation does not name: the member stays unexplained.
+    both = exporting("kernel_AVX512_SPR", "backdoor")
+    (unknown,) = explain_expected(comparison_of(both), [kernels]).divergences
+    assert not unknown.explained
+
+
+def test_expected_symbols_need_the_exports_aspect(tmp_path: Path) -> None:
+    text = GOOD.replace('kind = "content"', 'kind = "content"\nsymbols = ["f*"]')
+    with pytest.raises(PlanError, match=r"expected\[1\]\.symbols is allowed only with aspects"):
+        load_recipe(write(tmp_path, text))
+    ok = GOOD.replace(
+        'kind = "content"', 'kind = "content"\naspects = ["exports"]\nsymbols = ["f*"]'
+    )
+    (expected,) = load_recipe(write(tmp_path, ok)).releases[0].expected
+    assert expected.symbols == ("f*",)
+
+
 def test_an_already_explained_divergence_keeps_its_reason() -> None:
     d = Divergence(
         DivergenceKind.CONTENT, "x", member="demo/__config__.py", explanation="built-in reason"

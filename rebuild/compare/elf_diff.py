@@ -147,6 +147,7 @@ class ElfDiff:
     aspects: frozenset[ElfAspect]
     incomplete: tuple[str, ...]  # what could not be compared (marks the diff INCOMPLETE)
     notes: tuple[str, ...] = ()  # limits of the comparison worth knowing
+    strong_exports: tuple[str, ...] = ()  # the exports on one side only behind EXPORTS
 
 
 def _functions(image: ElfImage) -> dict[str, Symbol]:
@@ -490,11 +491,15 @@ def diff_elf(
         aspects.add(ElfAspect.DATA)
     export_names = set(exports.only_published) | set(exports.only_rebuilt)
     vague = _vague(published) | _vague(rebuilt)
-    for name in export_names:
+    strong: list[str] = []
+    for name in sorted(export_names):
         if name.split("@", 1)[0] in LINKER_SYMBOLS:
             aspects.add(ElfAspect.LINKER_EXPORTS)
+        elif name in vague:
+            aspects.add(ElfAspect.VAGUE_EXPORTS)
         else:
-            aspects.add(ElfAspect.VAGUE_EXPORTS if name in vague else ElfAspect.EXPORTS)
+            aspects.add(ElfAspect.EXPORTS)
+            strong.append(name)
     aspects |= import_aspects(import_change)
     needed_grafted = _grafted_needed(needed, grafted)
     if needed.differs and needed_grafted:
@@ -549,4 +554,5 @@ def diff_elf(
         aspects=frozenset(aspects),
         incomplete=tuple(incomplete),
         notes=tuple(notes),
+        strong_exports=tuple(strong),
     )

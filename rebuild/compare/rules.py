@@ -281,7 +281,7 @@ def _expected_reasons(d: Divergence, expected: Sequence[ExpectedDivergence]) -> 
     whole = [e for e in matching if not e.aspects and not e.lines]
     if whole:
         return [_reason(whole[0])]
-    by_aspect = [e for e in matching if set(e.aspects) & set(d.aspects)]
+    by_aspect = [e for e in matching if set(e.aspects) & set(d.aspects) and _symbols_match(e, d)]
     if d.aspects and set(d.aspects) <= {a for e in by_aspect for a in e.aspects}:
         return [_reason(e) for e in by_aspect]
     changed = _changed_lines(d)
@@ -295,6 +295,16 @@ def _expected_reasons(d: Divergence, expected: Sequence[ExpectedDivergence]) -> 
             return None
         used[found] = by_lines[found]
     return [_reason(used[i]) for i in sorted(used)]
+
+
+def _symbols_match(expected: ExpectedDivergence, d: Divergence) -> bool:
+    """An expectation naming symbols covers "exports" only if each one matches a glob."""
+    if not expected.symbols or "exports" not in d.aspects:
+        return True
+    names = [s.split("@", 1)[0] for s in d.symbols]
+    return bool(names) and all(
+        any(fnmatch.fnmatchcase(n, glob) for glob in expected.symbols) for n in names
+    )
 
 
 def _reason(expected: ExpectedDivergence) -> str:

@@ -268,5 +268,6 @@ class ElfAnalyser:
                 partly_explained=judgement.partial,
                 rules=tuple(rule.id for rule in judgement.rules),
                 brief=brief_line(diff),
+                symbols=diff.strong_exports if ElfAspect.EXPORTS in judgement.unexplained else (),
             )
         ]
