@@ -12,6 +12,7 @@ true. Any difference no compared field accounts for is still reported, unexplain
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +20,13 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rebuild.compare.analysers import DEFAULT_ANALYSERS, MemberAnalyser
-from rebuild.compare.members import CHUNK, HashedWheel, compare_members, hash_wheels
+from rebuild.compare.members import (
+    CHUNK,
+    HashedWheel,
+    compare_members,
+    grafted_libraries,
+    hash_wheels,
+)
 from rebuild.compare.record import MemberFacts, check_record, find_record, parse_record
 from rebuild.compare.rules import explain
 from rebuild.compare.ziplayer import WheelArchive, compare_containers, integrity_findings
@@ -156,6 +163,32 @@ def _review_order(d: Divergence) -> tuple[bool, int, str]:
     return (d.explained, _LAYER_RANK[d.layer], d.member or "")
 
 
+_SHARED_OBJECT = re.compile(r"\.so(\.[0-9][0-9.]*)?$")
+MAX_NEEDED_BYTES = 512 * 1024 * 1024  # a shared object larger than this is not read for DT_NEEDED
+
+
+def _loaded_libraries(archive: WheelArchive, found: Sequence[Divergence]) -> frozenset[str]:
+    """What the published wheel's shared objects load (DT_NEEDED), when a graft needs checking.
+
+    Read only if a library sits in a ``<pkg>.libs/`` folder of the published wheel alone: a
+    library auditwheel grafted is one some shared object of the wheel needs.
+    """
+    if not any(
+        d.kind is DivergenceKind.ONLY_PUBLISHED and grafted_libraries([d.member or ""])
+        for d in found
+    ):
+        return frozenset()
+    from rebuild.compare.elf_read import needed_of  # the ELF reader loads only when needed
+
+    loaded: set[str] = set()
+    for entry in archive.entries:
+        if not _SHARED_OBJECT.search(entry.name) or entry.info.file_size > MAX_NEEDED_BYTES:
+            continue
+        with archive.open_member(entry) as stream:
+            loaded.update(needed_of(stream.read(MAX_NEEDED_BYTES + 1)))
+    return frozenset(loaded)
+
+
 def compare_wheels(
     published: Path,
     rebuilt: Path,
@@ -206,6 +239,7 @@ def compare_wheels(
                     lambda key: pub_digests.get(key) == reb_digests.get(key),
                 )
                 members = compare_members(pub.hashed, reb.hashed, chosen, limits)
+                loaded = _loaded_libraries(pub_archive, members.divergences)
     divergences = [
         *_merge_findings(pub.findings, reb.findings),
         *container,
@@ -222,7 +256,7 @@ def compare_wheels(
                 rebuilt=f"{reb.info.size:,} bytes, sha256 {reb.info.sha256}",
             )
         )
-    divergences = explain(divergences)
+    divergences = explain(divergences, loaded=loaded)
     return Comparison(
         published=pub.info,
         rebuilt=reb.info,

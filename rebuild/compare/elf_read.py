@@ -335,6 +335,26 @@ def _tag_text(tag: DynamicTag, attribute: str) -> str:
     return str(getattr(tag, attribute, ""))
 
 
+_NEEDED_ERRORS: tuple[type[BaseException], ...] = (ArchiveError, *PARSE_ERRORS)
+
+
+def needed_of(data: bytes) -> tuple[str, ...]:
+    """The DT_NEEDED entries of a shared object, read without the rest; () when unreadable."""
+    try:
+        _check_headers(data)
+        elf = ELFFile(io.BytesIO(data))
+        dynamic = next((s for s in elf.iter_sections() if isinstance(s, DynamicSection)), None)
+        if dynamic is None:
+            return ()
+        return tuple(
+            _tag_text(tag, "needed")
+            for tag in dynamic.iter_tags()
+            if tag.entry.d_tag == "DT_NEEDED"
+        )[:MAX_SECTIONS]
+    except _NEEDED_ERRORS:
+        return ()
+
+
 def read_elf(data: bytes) -> ElfImage:
     """The facts of one ELF object; ArchiveError when its headers cannot be trusted."""
     bits, _ = _check_headers(data)

@@ -39,9 +39,14 @@ class RuleContext:
     repair_not_replayed: bool = False
     # (side, library) of each library grafted by auditwheel and found on one side only.
     grafted: frozenset[tuple[Side, tuple[str, str]]] = frozenset()
+    # The DT_NEEDED names of the published wheel's shared objects: auditwheel grafts only what
+    # one of them loads.
+    loaded: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, divergences: Iterable[Divergence]) -> RuleContext:
+    def of(
+        cls, divergences: Iterable[Divergence], loaded: frozenset[str] = frozenset()
+    ) -> RuleContext:
         divergences = list(divergences)
         return cls(
             frozenset(d.member for d in divergences if d.kind in _OWN and d.member is not None),
@@ -51,6 +56,7 @@ class RuleContext:
                 for d in divergences
                 if d.kind in _ONE_SIDE and (lib := _grafted_library(d.member)) is not None
             ),
+            loaded,
         )
 
 
@@ -141,18 +147,24 @@ def _wheel_tag_not_repaired(d: Divergence, _: RuleContext) -> bool:
     return _unrepaired_tags(d)
 
 
+def _loaded_if_published(d: Divergence, context: RuleContext) -> bool:
+    """A published graft must be a library the published wheel's objects load (DT_NEEDED)."""
+    return d.side is not Side.PUBLISHED or (d.member or "").rpartition("/")[2] in context.loaded
+
+
 def _grafted_not_repaired(d: Divergence, context: RuleContext) -> bool:
     return (
         context.repair_not_replayed
         and d.side is Side.PUBLISHED
         and _grafted_library(d.member) is not None
+        and _loaded_if_published(d, context)
     )
 
 
 def _grafted_both_sides(d: Divergence, context: RuleContext) -> bool:
     lib = _grafted_library(d.member)
     other = Side.REBUILT if d.side is Side.PUBLISHED else Side.PUBLISHED
-    return lib is not None and (other, lib) in context.grafted
+    return lib is not None and (other, lib) in context.grafted and _loaded_if_published(d, context)
 
 
 def _about_entries(d: Divergence, _: RuleContext) -> bool:
@@ -214,7 +226,8 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "auditwheel-graft-not-replayed",
         frozenset({DivergenceKind.ONLY_PUBLISHED}),
-        _NOT_REPAIRED + "; {member} is a library it grafted from the publisher's build image",
+        _NOT_REPAIRED + "; {member} is a library it grafted from the publisher's build image "
+        "(a shared object of the wheel loads it)",
         _grafted_not_repaired,
     ),
     Rule(
@@ -239,9 +252,17 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def explain(divergences: Sequence[Divergence], rules: Sequence[Rule] = RULES) -> list[Divergence]:
-    """The divergences, each with the first matching rule's reason (if it had none)."""
-    context = RuleContext.of(divergences)
+def explain(
+    divergences: Sequence[Divergence],
+    rules: Sequence[Rule] = RULES,
+    *,
+    loaded: frozenset[str] = frozenset(),
+) -> list[Divergence]:
+    """The divergences, each with the first matching rule's reason (if it had none).
+
+    ``loaded``: the libraries the published wheel's shared objects need (see RuleContext).
+    """
+    context = RuleContext.of(divergences, loaded)
     explained: list[Divergence] = []
     for divergence in divergences:
         if divergence.explanation is None:

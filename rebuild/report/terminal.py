@@ -74,7 +74,8 @@ NAMES_IN_GROUP = 3  # member names shown on a grouped line
 _GROUP_REASONS = {
     "record-follows-member": "each follows from its member's own divergence",
     "auditwheel-graft-not-replayed": "libraries auditwheel grafted from the publisher's build "
-    "image; the rebuild could not be repaired (see the repair line below)",
+    "image, each loaded by a shared object of the wheel; the rebuild could not be repaired (see "
+    "the repair line below)",
 }
 _RECIPE = "expected by the recipe: "
 # "reason [rule-id]" pieces of a compiled member's explanation (ELF and archive rules).

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import stat
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -39,12 +40,53 @@ def wheel(path: Path, members: dict[str, bytes]) -> Path:
     return make_wheel(path, {**members, RECORD: record_for(files)}, mode=modes, record=False)
 
 
+def needing(tmp_path: Path, *sonames: str) -> bytes:
+    """A shared object, compiled by the host gcc, whose DT_NEEDED names ``sonames``."""
+    build = tmp_path / f"needing-{len(list(tmp_path.glob('needing-*')))}"
+    build.mkdir()
+    links = []
+    for i, soname in enumerate(sonames):
+        (build / f"s{i}.c").write_text(f"int f{i}(void) {{ return {i}; }}\n")
+        subprocess.run(
+            [
+                "gcc",
+                "-shared",
+                "-fPIC",
+                str(build / f"s{i}.c"),
+                f"-Wl,-soname,{soname}",
+                "-o",
+                str(build / f"libs{i}.so"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        links.append(f"-ls{i}")
+    (build / "m.c").write_text("int g(void) { return 7; }\n")
+    subprocess.run(
+        [
+            "gcc",
+            "-shared",
+            "-fPIC",
+            str(build / "m.c"),
+            "-o",
+            str(build / "m.so"),
+            f"-L{build}",
+            "-Wl,--no-as-needed",
+            *links,
+        ],
+        check=True,
+        capture_output=True,
+    )
+    return (build / "m.so").read_bytes()
+
+
 def by_member(divergences: tuple[Divergence, ...]) -> dict[str | None, Divergence]:
     return {d.member: d for d in divergences if d.kind is not DivergenceKind.RECORD_ENTRY}
 
 
 def test_an_unreplayed_repair_explains_the_tag_and_the_grafted_library(tmp_path: Path) -> None:
-    code = b"\x7fELF same code"
+    # The extension loads the grafted library, as auditwheel leaves it.
+    code = needing(tmp_path, GRAFT.rpartition("/")[2])
     published = wheel(
         tmp_path / "p" / "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
         {
@@ -78,6 +120,27 @@ def test_an_unreplayed_repair_explains_the_tag_and_the_grafted_library(tmp_path:
         assert found[directory].explained
 
 
+def test_a_library_nothing_in_the_wheel_loads_is_not_a_graft(tmp_path: Path) -> None:
+    # Named like a graft, in demo.libs/, but no shared object of the wheel needs it: auditwheel
+    # would never have put it there.
+    code = needing(tmp_path, "libc.so.6")
+    published = wheel(
+        tmp_path / "p" / "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+        {
+            **BASE,
+            SO: code,
+            GRAFT: b"\x7fELF libz",
+            f"{DIST_INFO}/WHEEL": _wheel_file("cp311-cp311-manylinux_2_17_x86_64"),
+        },
+    )
+    rebuilt = wheel(
+        tmp_path / "r" / "demo-1.0-cp311-cp311-linux_x86_64.whl",
+        {**BASE, SO: code, f"{DIST_INFO}/WHEEL": _wheel_file("cp311-cp311-linux_x86_64")},
+    )
+    comparison = compare_wheels(published, rebuilt)
+    assert [d.member for d in comparison.unexplained] == [GRAFT]
+
+
 def test_a_library_only_in_a_repaired_published_wheel_stays_unexplained(tmp_path: Path) -> None:
     # Both wheels carry the manylinux tag: the repair was replayed, yet a library is extra.
     tags = _wheel_file("cp311-cp311-manylinux_2_17_x86_64")
@@ -92,17 +155,35 @@ def test_libraries_grafted_on_both_sides_from_different_copies_are_explained(
     tmp_path: Path,
 ) -> None:
     tags = _wheel_file("cp311-cp311-manylinux_2_17_x86_64")
-    common = {**BASE, SO: b"\x7fELF", f"{DIST_INFO}/WHEEL": tags}
     theirs = "demo.libs/libgfortran-040039e1.so.5.0.0"
     ours = "demo.libs/libgfortran-91ab22cd.so.5.0.0"
     other = "demo.libs/libquadmath-96973f99.so.0.0.0"
-    published = wheel(tmp_path / "p" / "demo-1.0.whl", {**common, theirs: b"a", other: b"q"})
-    rebuilt = wheel(tmp_path / "r" / "demo-1.0.whl", {**common, ours: b"b"})
+    # Each side's extension loads its own graft (and the published one libquadmath too).
+    published = wheel(
+        tmp_path / "p" / "demo-1.0.whl",
+        {
+            **BASE,
+            SO: needing(tmp_path, theirs.rpartition("/")[2], other.rpartition("/")[2]),
+            f"{DIST_INFO}/WHEEL": tags,
+            theirs: b"a",
+            other: b"q",
+        },
+    )
+    rebuilt = wheel(
+        tmp_path / "r" / "demo-1.0.whl",
+        {
+            **BASE,
+            SO: needing(tmp_path, ours.rpartition("/")[2]),
+            f"{DIST_INFO}/WHEEL": tags,
+            ours: b"b",
+        },
+    )
     comparison = compare_wheels(published, rebuilt)
     found = by_member(comparison.divergences)
     assert found[theirs].explained and found[ours].explained
-    # No libquadmath on the rebuilt side: nothing pairs with it.
-    assert [d.member for d in comparison.unexplained] == [other]
+    # No libquadmath on the rebuilt side: nothing pairs with it. (The extensions differ too.)
+    assert other in [d.member for d in comparison.unexplained]
+    assert theirs not in [d.member for d in comparison.unexplained]
 
 
 def test_a_wheel_differing_only_in_directory_entries_is_equivalent(tmp_path: Path) -> None:
