@@ -23,11 +23,12 @@ from rebuild.compare.elf_diff import (
     ElfDiff,
     Pair,
     SectionChange,
+    file_symbols,
     import_aspects,
 )
 from rebuild.compare.elf_imports import classify_imports
 from rebuild.compare.elf_read import PARSE_ERRORS, ElfImage, Section, read_elf
-from rebuild.compare.elf_rules import ElfJudgement, judge, toolchain_label
+from rebuild.compare.elf_rules import ElfJudgement, judge, stated
 from rebuild.errors import ArchiveError
 
 MiB = 1024 * 1024
@@ -47,12 +48,14 @@ ORDER = "member-order"  # the same objects in another order
 UNACCOUNTED = "unaccounted"  # the bytes differ, yet in nothing compared
 
 _HEADERS_REASON = (
+    "ar-member-headers",
     "ar records each member's mtime, uid, gid and mode unless run in deterministic mode (D) "
-    "[ar-member-headers]"
+    "[ar-member-headers]",
 )
 _INDEX_REASON = (
+    "ar-symbol-index",
     "the archive's symbol index lists member offsets, which follow from the members' sizes "
-    "and order [ar-symbol-index]"
+    "and order [ar-symbol-index]",
 )
 
 # Sections holding tables derived from the rest of the object: symbols, relocations, unwind
@@ -161,10 +164,6 @@ def _locals(image: ElfImage) -> tuple[str, ...]:
             }
         )
     )
-
-
-def _files(image: ElfImage) -> tuple[str, ...]:
-    return tuple(sorted({s.name for s in image.symbols if s.kind == "STT_FILE" and s.name}))
 
 
 @dataclass(frozen=True)
@@ -303,7 +302,7 @@ def _compare(
     local_symbols = Pair(_locals(pub), _locals(reb))
     if local_symbols.only_published or local_symbols.only_rebuilt:
         aspects.add(ElfAspect.LOCAL_SYMBOLS)
-    files = Pair(_files(pub), _files(reb))
+    files = Pair(file_symbols(pub), file_symbols(reb))
     if files.differs:
         aspects.add(ElfAspect.SOURCE_FILES)
     toolchain = Pair(pub.comment, reb.comment)
@@ -375,20 +374,17 @@ class ArchiveDiff:
             left.add(UNACCOUNTED)
         return frozenset(left)
 
-    def reasons(self) -> tuple[str, ...]:
-        """The rules that explain what differs, each once, in the order first met."""
-        found: dict[str, None] = {}
+    def reasons(self) -> tuple[tuple[str, str], ...]:
+        """(rule id, reason) of the rules that explain what differs, each reason once, in the
+        order first met."""
+        found: dict[tuple[str, str], None] = {}
         if self.headers:
             found[_HEADERS_REASON] = None
         if self.index_differs:
             found[_INDEX_REASON] = None
         for obj in self.objects:
-            published = toolchain_label(obj.diff.toolchain.published)
-            rebuilt = toolchain_label(obj.diff.toolchain.rebuilt)
-            suffix = obj.diff.import_change.suffix
             for rule in obj.judgement.rules:
-                text = rule.reason.format(published=published, rebuilt=rebuilt, suffix=suffix)
-                found[f"{text} [{rule.id}]"] = None
+                found[(rule.id, stated(rule, obj.diff))] = None
         return tuple(found)
 
 

@@ -15,6 +15,7 @@ import enum
 import re
 import time
 from collections import Counter
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from rebuild.compare.elf_code import NORMALISED, Symboliser, normalise
@@ -246,7 +247,8 @@ def _vague(image: ElfImage) -> frozenset[str]:
     )
 
 
-def _files(image: ElfImage) -> tuple[str, ...]:
+def file_symbols(image: ElfImage) -> tuple[str, ...]:
+    """The STT_FILE symbols: the source files the object was linked from."""
     return tuple(sorted({s.name for s in image.symbols if s.kind == "STT_FILE" and s.name}))
 
 
@@ -303,6 +305,15 @@ def import_aspects(change: ImportChange) -> set[ElfAspect]:
         (change.other, ElfAspect.IMPORTS),
     )
     return {aspect for present, aspect in kinds if present}
+
+
+def imports_behind(change: ImportChange, aspects: Collection[ElfAspect]) -> list[str]:
+    """The imports behind those of ``aspects`` that :func:`import_aspects` accounts for."""
+    return [
+        *(change.versions if ElfAspect.IMPORT_VERSIONS in aspects else ()),
+        *(change.runtime if ElfAspect.RUNTIME_IMPORTS in aspects else ()),
+        *(n for pair in change.suffixed for n in pair if ElfAspect.SUFFIXED_IMPORTS in aspects),
+    ]
 
 
 def _locals(image: ElfImage) -> tuple[str, ...]:
@@ -480,7 +491,7 @@ def diff_elf(
     )
     paths = _pair(tuple(sorted(published.paths)), tuple(sorted(rebuilt.paths)))
     comp_dirs = _pair(published.comp_dirs, rebuilt.comp_dirs)
-    files = _pair(_files(published), _files(rebuilt))
+    files = _pair(file_symbols(published), file_symbols(rebuilt))
     data = _data_sections(published, rebuilt)
     import_change = classify_imports(imports.published, imports.rebuilt)
 

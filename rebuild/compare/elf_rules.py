@@ -162,6 +162,16 @@ class ElfJudgement:
         return self.reason is not None
 
 
+def stated(rule: ElfRule, diff: ElfDiff) -> str:
+    """The rule's reason for ``diff`` (toolchains and symbol suffix filled in), with its id."""
+    text = rule.reason.format(
+        published=toolchain_label(diff.toolchain.published),
+        rebuilt=toolchain_label(diff.toolchain.rebuilt),
+        suffix=diff.import_change.suffix,
+    )
+    return f"{text} [{rule.id}]"
+
+
 def judge(diff: ElfDiff, rules: Sequence[ElfRule] = ELF_RULES) -> ElfJudgement:
     """Apply the rules: explained only when every differing aspect is covered."""
     holding = tuple(rule for rule in rules if rule.holds(diff))
@@ -169,13 +179,7 @@ def judge(diff: ElfDiff, rules: Sequence[ElfRule] = ELF_RULES) -> ElfJudgement:
     for rule in holding:
         covered |= rule.covers
     left = frozenset(diff.aspects - covered)
-    published = toolchain_label(diff.toolchain.published)
-    rebuilt = toolchain_label(diff.toolchain.rebuilt)
-    suffix = diff.import_change.suffix
-    reasons = "; ".join(
-        f"{rule.reason.format(published=published, rebuilt=rebuilt, suffix=suffix)} [{rule.id}]"
-        for rule in holding
-    )
+    reasons = "; ".join(stated(rule, diff) for rule in holding)
     if left or not diff.aspects:
         return ElfJudgement(holding, left, None, reasons or None)
     return ElfJudgement(holding, frozenset(), reasons)

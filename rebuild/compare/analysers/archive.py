@@ -8,8 +8,6 @@ why.
 
 from __future__ import annotations
 
-import re
-
 from rebuild.compare.analysers import MemberKind, MemberPair, wording
 from rebuild.compare.ar import read_ar
 from rebuild.compare.ar_diff import (
@@ -19,7 +17,7 @@ from rebuild.compare.ar_diff import (
     ObjectDiff,
     diff_archives,
 )
-from rebuild.compare.elf_diff import ElfAspect, Pair
+from rebuild.compare.elf_diff import ElfAspect, Pair, imports_behind
 from rebuild.compare.elf_rules import toolchain_label
 from rebuild.models import Divergence, DivergenceKind
 
@@ -29,7 +27,6 @@ MAX_ARCHIVE_BYTES = 512 * MiB
 _DETAILED = 50  # objects described in the detail
 _LISTED = 20  # names listed per line of the detail
 _NAMED = 3  # names given in the one-line summary
-_RULE_ID = re.compile(r"\[([a-z][a-z0-9-]*)\]$")  # a reason ends with its rule's id
 
 
 def _toolchains(diff: ArchiveDiff) -> tuple[str, str]:
@@ -64,11 +61,7 @@ def _object_phrases(obj: ObjectDiff) -> list[str]:
         phrases.append(
             f"{name}: undefined symbols only one side has: {wording.names(change.other, 5)}"
         )
-    accounted = [
-        *(change.versions if ElfAspect.IMPORT_VERSIONS in left else ()),
-        *(change.runtime if ElfAspect.RUNTIME_IMPORTS in left else ()),
-        *(n for pair in change.suffixed for n in pair if ElfAspect.SUFFIXED_IMPORTS in left),
-    ]
+    accounted = imports_behind(change, left)
     if accounted:
         phrases.append(f"{name}: undefined symbols differ: {wording.names(accounted, _NAMED)}")
     if ElfAspect.INCOMPLETE in left:
@@ -260,6 +253,8 @@ class StaticLibraryAnalyser:
             ]
         diff = diff_archives(*read)
         left = diff.unexplained
+        reasons = diff.reasons()
+        said = "; ".join(text for _, text in reasons) or None
         return [
             Divergence(
                 kind=DivergenceKind.CONTENT,
@@ -268,11 +263,11 @@ class StaticLibraryAnalyser:
                 published=pair.published.describe(),
                 rebuilt=pair.rebuilt.describe(),
                 detail=detail_text(diff),
-                explanation=None if left else "; ".join(diff.reasons()),
+                explanation=None if left else "; ".join(text for _, text in reasons),
                 analyser=self.name,
                 aspects=tuple(sorted(left)),
-                partly_explained="; ".join(diff.reasons()) or None if left else None,
-                rules=tuple(m[1] for r in diff.reasons() if (m := _RULE_ID.search(r))),
+                partly_explained=said if left else None,
+                rules=tuple(dict.fromkeys(rule for rule, _ in reasons)),
                 brief=brief_line(diff),
             )
         ]

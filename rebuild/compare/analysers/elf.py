@@ -10,7 +10,14 @@ is still a divergence, unexplained, saying why.
 from __future__ import annotations
 
 from rebuild.compare.analysers import MemberKind, MemberPair, wording
-from rebuild.compare.elf_diff import DEFAULT_BUDGET_S, ElfAspect, ElfDiff, Pair, diff_elf
+from rebuild.compare.elf_diff import (
+    DEFAULT_BUDGET_S,
+    ElfAspect,
+    ElfDiff,
+    Pair,
+    diff_elf,
+    imports_behind,
+)
 from rebuild.compare.elf_read import read_elf
 from rebuild.compare.elf_rules import ElfJudgement, judge, toolchain_label
 from rebuild.models import Divergence, DivergenceKind
@@ -64,11 +71,7 @@ def _unexplained_phrases(diff: ElfDiff, left: frozenset[ElfAspect]) -> list[str]
     if ElfAspect.IMPORTS in left:
         # The imports nothing accounts for come first: they are what the reviewer must see.
         phrases.append(f"imports only one side has: {wording.names(change.other, _NAMED)}")
-    accounted = [
-        *(change.versions if ElfAspect.IMPORT_VERSIONS in left else ()),
-        *(change.runtime if ElfAspect.RUNTIME_IMPORTS in left else ()),
-        *(n for pair in change.suffixed for n in pair if ElfAspect.SUFFIXED_IMPORTS in left),
-    ]
+    accounted = imports_behind(change, left)
     if accounted:
         phrases.append(f"imported symbols differ: {wording.names(accounted, _NAMED)}")
     if left & {ElfAspect.NEEDED, ElfAspect.LIBC_NEEDED, ElfAspect.GRAFTED_NEEDED}:
