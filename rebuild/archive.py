@@ -55,6 +55,16 @@ _CORRUPT = (
     ValueError,
 )
 
+# What reading a member of a damaged wheel raises: its codec, an unknown method, a bad header.
+ZIP_READ_ERRORS: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile,
+    OSError,
+    EOFError,
+    zlib.error,
+    NotImplementedError,
+    ValueError,
+)
+
 HINT_HOSTILE = "the sdist is malformed or hostile; do not build it, and report it to the project"
 
 

@@ -116,6 +116,8 @@ class BatchOptions:
     index_url: str | None = None  # overrides the index each input line names
     cache_dir: Path | None = None
     selector: WheelSelector = field(default_factory=WheelSelector)
+    # The CI switch: compiled members whose code could only be attributed fail the gate too.
+    fail_on_attributed: bool = False
 
 
 @dataclass(frozen=True)
@@ -260,15 +262,11 @@ class _Verifier:
 
     def _same_plan(self, resolved: Release, previous: StoredResult) -> bool:
         """Would a check now follow the plan the stored verdict was reached with?"""
-        from rebuild.images import load_spec, spec_names
-        from rebuild.plan import plan_build
-
         wheel = resolved.wheel
         if wheel is None or wheel.sha256 != previous.wheel_sha256:
             return False
         artifact = Cache(self.cache_dir).fetch(wheel)
-        images = {s.name: s.python for s in (load_spec(n) for n in spec_names())}
-        plan = plan_build(artifact.path, upload_time=wheel.upload_time, images=images)
+        plan = pipeline.plan_for(resolved.target, artifact.path, wheel.upload_time)
         return plan_digest(plan) == previous.plan_digest
 
 
@@ -366,7 +364,9 @@ def run_batch(
         run_id=run_id,
         input=batch,
         outcomes=tuple(outcomes),
-        review=build_review(store.current_results(), only=keys),
+        review=build_review(
+            store.current_results(), only=keys, fail_on_attributed=options.fail_on_attributed
+        ),
         killed_runs=killed,
         leftover_containers=leftovers,
         seconds=time.monotonic() - started,
@@ -410,6 +410,8 @@ def summary_document(review: Review, *, run: BatchResult | None = None) -> dict[
                 "attention": entry.attention.value,
                 "verdict": r.verdict.value,
                 "unexplained": r.unexplained,
+                "verified": r.verified,
+                "attributed": r.attributed,
                 "divergences": r.divergences,
                 "regression": entry.regression.reason if entry.regression else None,
                 "previous_version": (

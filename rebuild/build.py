@@ -391,6 +391,18 @@ def repair_outcome(plan: Plan, out: Path) -> RepairOutcome | None:
     return RepairOutcome(platform=plan.repair, replayed=False, reason=reason)
 
 
+def toolchain_environment(plan: Plan) -> dict[str, str]:
+    """The compiler flags the build gets: the matched toolchain's, then the plan's own.
+
+    A recipe's CFLAGS (or CXXFLAGS, LDFLAGS) are appended to the replayed ones rather than
+    replacing them, so that both hold and the recipe's come last on the command line.
+    """
+    merged = dict(plan.toolchain.environment) if plan.toolchain is not None else {}
+    for name, value in plan.environment:
+        merged[name] = f"{merged[name]} {value}" if name in merged else value
+    return merged
+
+
 def container_environment(plan: Plan) -> dict[str, str]:
     return {
         "UV_OFFLINE": "1",
@@ -403,7 +415,7 @@ def container_environment(plan: Plan) -> dict[str, str]:
         "TMPDIR": SCRATCH,
         "LC_ALL": "C.UTF-8",
         "TZ": "UTC",
-        **dict(plan.environment),
+        **toolchain_environment(plan),
     }
 
 

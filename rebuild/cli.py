@@ -341,6 +341,14 @@ def image_build(
 
 # --- batch, history, review: many releases and their results store (issue 7) ---------------
 
+FailOnAttributedOption = Annotated[
+    bool,
+    typer.Option(
+        "--fail-on-attributed",
+        help="Fail the gate (exit 11) also when a compiled member could only be attributed to "
+        "another compiler, its code not verified.",
+    ),
+]
 StoreOption = Annotated[
     Path | None,
     typer.Option(
@@ -424,12 +432,14 @@ def batch(
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the summary as JSON to this path.")
     ] = None,
+    fail_on_attributed: FailOnAttributedOption = False,
 ) -> None:
     """Verify every release a lock or requirements file pins; keep the results in the store.
 
     Releases the store already verified with this rebuild version and the same plan are not
     built again (unless --force); a killed batch, run again, finishes the rest. Exit 0 when
-    nothing is unexplained or regressed, 11 when something needs review, 2 on a bad input.
+    nothing is unexplained or regressed, 11 when something needs review (with
+    --fail-on-attributed, also compiled code that could not be verified), 2 on a bad input.
     """
     import json as json_module
 
@@ -456,6 +466,7 @@ def batch(
         index_url=index_url,
         cache_dir=cache_dir,
         selector=WheelSelector(python=python, platform=platform),
+        fail_on_attributed=fail_on_attributed,
     )
     tally = {"done": 0, "running": 0, "failed": 0, "reused": 0}
     with (
@@ -537,6 +548,8 @@ def history(
     for r in rows:
         mark = "current" if r.current else "[dim]superseded[/]"
         why = f"{r.failure_stage} failed" if r.failure_stage else f"{r.unexplained} unexplained"
+        if not r.failure_stage and (r.verified or r.attributed):
+            why += f", {r.verified} verified, {r.attributed} attributed"
         out.print(
             f"{r.created:%Y-%m-%d %H:%M}  {safe(r.project)}=={safe(r.version)}  "
             f"{r.verdict.value:<12} {safe(why):<18} rebuild {safe(r.tool_version)}  "
@@ -554,17 +567,21 @@ def review(
         Path | None, typer.Option("--json", help="Write the summary as JSON to this path.")
     ] = None,
     store_path: StoreOption = None,
+    fail_on_attributed: FailOnAttributedOption = False,
 ) -> None:
     """Review the store's current results: regressions and unexplained divergences first.
 
-    Exit 0 when nothing is unexplained or regressed, 11 when something needs review.
+    Exit 0 when nothing is unexplained or regressed, 11 when something needs review (with
+    --fail-on-attributed, also compiled code that could not be verified).
     """
     import json as json_module
 
     from rebuild import batch as batch_module
 
     with _open_store(store_path, existing=True) as results:
-        summary = store_module.build_review(results.current_results())
+        summary = store_module.build_review(
+            results.current_results(), fail_on_attributed=fail_on_attributed
+        )
         if html_dir is not None:
             from rebuild.report import html as html_report
 

@@ -38,6 +38,9 @@ from rebuild.errors import ContainerError
 LABEL = "org.rebuild"
 LABELS: Mapping[str, str] = MappingProxyType({LABEL: "1"})
 RUN_LABEL = "org.rebuild.run"  # one run's container, found even if its id never came back
+# Who made the container: "<host> <pid> <start time>". A container whose maker is gone from this
+# host (a kill -9) is a leftover the next run removes; the start time tells a reused pid apart.
+OWNER_LABEL = "org.rebuild.owner"
 LOG_CAP = 2 * 1024 * 1024
 """Bytes of build log kept in memory; the tail is kept, because that is where a failure shows."""
 
@@ -287,9 +290,10 @@ def run_sandboxed(
     """
     _check_mounts(spec)
     client = engine()
+    _sweep_once()
     run_id = uuid.uuid4().hex
     try:
-        container = client.containers.create(**_create_args(spec, run_id))
+        container = client.containers.create(**_create_args(spec, run_id, auto_remove=not keep))
     except BaseException as e:
         # Ctrl-C (or a lost response) can come after the engine made the container, before its
         # id came back: find it by this run's label, so that none is left behind.
@@ -309,18 +313,25 @@ def run_sandboxed(
     try:
         lines: queue.Queue[object] = queue.Queue()
         tail = _Tail(LOG_CAP)
-        splitter = _LineSplitter()
+        # stdout and stderr each have their own: a line of one never runs into the other's.
+        splitters = (_LineSplitter(), _LineSplitter())
         timed_out = False
         started = time.monotonic()
+        # With auto_remove the engine deletes the container as soon as it exits, so its exit
+        # status is asked for before it starts (as `docker run --rm` does).
+        exited = _Exit(container)
         try:
+            # Attached before it starts, as `docker run --rm` is: the engine removes the
+            # container as soon as it exits, and a log stream opened after start can be cut
+            # short by that removal; an attached stream gets every byte the build wrote.
+            stream = container.attach(stdout=True, stderr=True, stream=True, logs=True, demux=True)
             container.start()
-            stream = container.logs(stream=True, follow=True)
         except _ENGINE_FAILURES as e:
             raise ContainerError(
                 f"cannot start a container from {spec.image}: {e}", hint=_ENGINE_HINT
             ) from e
         reader = threading.Thread(
-            target=_read_logs, args=(stream, splitter, lines), name="rebuild-logs", daemon=True
+            target=_read_logs, args=(stream, splitters, lines), name="rebuild-logs", daemon=True
         )
         reader.start()
         deadline = started + spec.timeout_s
@@ -345,7 +356,7 @@ def run_sandboxed(
             tail.add(line)
             if on_log is not None:
                 on_log(line)
-        exit_code = _wait(container)
+        exit_code = exited.code()
         duration = time.monotonic() - started
         reader.join(timeout=5)
         late: list[str] = []
@@ -354,8 +365,6 @@ def run_sandboxed(
             item = lines.get_nowait()
             if isinstance(item, str):
                 late.append(item)
-        if not reader.is_alive():
-            late += _catch_up(container, splitter)
         for line in late:
             tail.add(line)
             if on_log is not None:
@@ -371,9 +380,26 @@ def run_sandboxed(
         if not keep:
             _remove(container, quiet=sys.exc_info()[0] is not None)
         if stream is not None:
-            stream.close()
+            with contextlib.suppress(OSError, *_ENGINE_FAILURES):
+                stream.close()  # shuts the socket down: a reader blocked on it wakes
         if reader is not None:
             reader.join(timeout=5)
+        if stream is not None:
+            _close_socket(stream)
+
+
+def _close_socket(stream: Any) -> None:
+    """Close the socket under an attached stream, once nothing reads it any more.
+
+    The SDK's ``close()`` only shuts the socket down; the socket object stays open until it is
+    collected, which Python reports as a leak.
+    """
+    response = getattr(stream, "_response", None)
+    raw = getattr(getattr(getattr(response, "raw", None), "_fp", None), "fp", None)
+    for closable in (getattr(raw, "raw", None), raw, response):
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            if closable is not None:
+                closable.close()
 
 
 def _remove_run(client: Any, run_id: str) -> None:
@@ -385,7 +411,7 @@ def _remove_run(client: Any, run_id: str) -> None:
             container.remove(force=True)
 
 
-def _create_args(spec: SandboxSpec, run_id: str) -> dict[str, Any]:
+def _create_args(spec: SandboxSpec, run_id: str, *, auto_remove: bool) -> dict[str, Any]:
     mounts = [
         docker.types.Mount(
             target=target, source=str(Path(source).resolve()), type="bind", read_only=True
@@ -423,7 +449,10 @@ def _create_args(spec: SandboxSpec, run_id: str) -> dict[str, Any]:
         "mem_limit": spec.memory,
         "memswap_limit": spec.memory,
         "pids_limit": spec.pids_limit,
-        "labels": {**LABELS, RUN_LABEL: run_id},
+        "labels": {**LABELS, RUN_LABEL: run_id, OWNER_LABEL: _owner()},
+        # The engine removes the container when it stops, even if this process is killed -9;
+        # the finally of run_sandboxed still removes it on every other way out.
+        "auto_remove": auto_remove,
         # The daemon's default log driver may keep nothing; logs() needs json-file. The size cap
         # keeps a runaway build from filling the host's disk.
         "log_config": docker.types.LogConfig(type="json-file", config={"max-size": "64m"}),
@@ -491,37 +520,23 @@ class _LineSplitter:
 
 
 def _read_logs(
-    stream: Iterator[bytes], splitter: _LineSplitter, lines: queue.Queue[object]
+    stream: Iterator[tuple[bytes | None, bytes | None]],
+    splitters: tuple[_LineSplitter, _LineSplitter],
+    lines: queue.Queue[object],
 ) -> None:
-    """Feed complete output lines into ``lines``; ends with _END, or with the exception."""
+    """Feed complete output lines of the attached (stdout, stderr) stream into ``lines``, then
+    each pipe's unterminated last line; ends with _END, or with the exception."""
     try:
-        for chunk in stream:
-            for line in splitter.feed(chunk):
+        for pair in stream:
+            for chunk, splitter in zip(pair, splitters, strict=True):
+                for line in splitter.feed(chunk) if chunk else ():
+                    lines.put(line)
+        for splitter in splitters:
+            for line in splitter.finish():
                 lines.put(line)
         lines.put(_END)
     except Exception as e:  # noqa: BLE001 - the main thread decides; a thread must not die loud
         lines.put(e)
-
-
-def _catch_up(container: Any, splitter: _LineSplitter) -> list[str]:
-    """The output a following log stream missed, read again once the container has exited.
-
-    The engine can end a follow stream before it has written the last, unterminated line; the
-    complete log is read once more and the bytes already seen are skipped.
-    """
-    seen = splitter.received
-    found: list[str] = []
-    offset = 0
-    try:
-        for chunk in container.logs(stream=True, follow=False):
-            if offset + len(chunk) > seen:
-                found += splitter.feed(chunk[max(0, seen - offset) :])
-            offset += len(chunk)
-    except _ENGINE_FAILURES as e:
-        raise ContainerError(
-            f"cannot read the log of container {container.short_id}: {e}", hint=_ENGINE_HINT
-        ) from e
-    return found + splitter.finish()
 
 
 class _Tail:
@@ -558,14 +573,56 @@ def _kill(container: Any) -> None:
             ) from e
 
 
-def _wait(container: Any) -> int:
-    try:
-        status = container.wait(timeout=60)
-    except _ENGINE_FAILURES as e:
-        raise ContainerError(
-            f"container {container.short_id} did not report its exit: {e}", hint=_ENGINE_HINT
-        ) from e
-    return int(status.get("StatusCode", -1))
+class _Exit:
+    """A container's exit status, asked for before it starts (``condition="next-exit"``).
+
+    An auto-removed container is gone once it exits: a wait that started afterwards would find
+    nothing. The wait runs in a thread from before the start until the exit.
+    """
+
+    def __init__(self, container: Any) -> None:
+        self._container = container
+        self._status: dict[str, Any] | BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="rebuild-wait", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._status = self._container.wait(condition="next-exit")
+        except Exception as e:  # noqa: BLE001 - reported by code(), in the calling thread
+            self._status = e
+
+    def code(self, timeout: float = 60) -> int:
+        self._thread.join(timeout)
+        status = self._status
+        if self._thread.is_alive() or isinstance(status, BaseException) or status is None:
+            why = status if isinstance(status, BaseException) else "no answer"
+            raise ContainerError(
+                f"container {self._container.short_id} did not report its exit: {why}",
+                hint=_ENGINE_HINT,
+            )
+        return int(status.get("StatusCode", -1))
+
+
+REMOVAL_WAIT_S = 30.0  # how long a removal the engine has begun (auto_remove) may take
+
+
+def _wait_gone(container: Any) -> None:
+    """Return once the engine no longer lists ``container``: its removal has finished.
+
+    With auto_remove the engine deletes an exited container on its own, a moment later; until
+    it has, the container still exists (and holds its image), so a caller that goes on at once
+    would leave it behind for a while or fail to remove the image.
+    """
+    deadline = time.monotonic() + REMOVAL_WAIT_S
+    while time.monotonic() < deadline:
+        try:
+            container.reload()
+        except docker.errors.NotFound:
+            return
+        except _ENGINE_FAILURES:
+            return
+        time.sleep(0.05)
 
 
 def _remove(container: Any, *, quiet: bool) -> None:
@@ -573,6 +630,16 @@ def _remove(container: Any, *, quiet: bool) -> None:
         container.remove(force=True)
     except docker.errors.NotFound:
         return
+    except docker.errors.APIError as e:
+        if e.status_code == 409:  # the engine is already removing it (auto_remove)
+            _wait_gone(container)
+            return
+        if quiet:
+            return
+        raise ContainerError(
+            f"cannot remove container {container.short_id}: {e}",
+            hint="remove it with `docker rm -f` or rebuild.container.remove_leftovers()",
+        ) from e
     except _ENGINE_FAILURES as e:
         if quiet:
             # Another exception is on its way out; it matters more, and remove_leftovers()
@@ -610,3 +677,86 @@ def remove_leftovers() -> int:
             ) from e
         removed += 1
     return removed
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of process ``pid`` (clock ticks since boot), or None if there is none."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces: count from its end.
+    fields = stat[stat.rfind(")") + 2 :].split()
+    return fields[19] if len(fields) > 19 else None
+
+
+def owner_of(pid: int) -> str:
+    """The owner label a container made by process ``pid`` carries."""
+    return f"{socket.gethostname()} {pid} {_start_time(pid) or '?'}"
+
+
+def _owner() -> str:
+    return owner_of(os.getpid())
+
+
+def _orphaned(owner: str) -> bool:
+    """Whether the process that made a container with this owner label is gone from this host."""
+    host, _, rest = owner.partition(" ")
+    pid_text, _, started = rest.partition(" ")
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False  # another host's run, or an unlabelled one: not ours to judge
+    alive = _start_time(int(pid_text))
+    return alive is None or (started != "?" and alive != started)
+
+
+def orphaned_containers(owner: str | None = None) -> list[str]:
+    """Ids of rebuild's containers whose maker is no longer running on this host (of one
+    ``owner`` label value only, when given)."""
+    wanted = f"{OWNER_LABEL}={owner}" if owner is not None else OWNER_LABEL
+    try:
+        found = engine().containers.list(all=True, filters={"label": [f"{LABEL}=1", wanted]})
+    except _ENGINE_FAILURES as e:
+        raise ContainerError(f"cannot list containers: {e}", hint=_ENGINE_HINT) from e
+    return sorted(str(c.id) for c in found if _orphaned(str(c.labels.get(OWNER_LABEL, ""))))
+
+
+def sweep_orphans(owner: str | None = None) -> int:
+    """Remove the containers of runs whose process is gone (killed -9); returns how many went.
+
+    A live run's containers, a ``keep`` run's while its process lives, and other hosts' are left.
+    ``owner`` narrows the sweep to one process's containers (a test's own).
+    """
+    removed = 0
+    for container_id in orphaned_containers(owner):
+        try:
+            engine().containers.get(container_id).remove(force=True)
+        except docker.errors.NotFound:
+            continue
+        except docker.errors.APIError as e:
+            if e.status_code == 409:
+                continue  # already being removed
+            raise ContainerError(
+                f"cannot remove container {container_id[:12]}: {e}", hint=_ENGINE_HINT
+            ) from e
+        except _ENGINE_FAILURES as e:
+            raise ContainerError(
+                f"cannot remove container {container_id[:12]}: {e}", hint=_ENGINE_HINT
+            ) from e
+        removed += 1
+    return removed
+
+
+_swept = threading.Event()
+_sweep_lock = threading.Lock()
+
+
+def _sweep_once() -> None:
+    """The first run of a process removes what killed runs left; quietly: it is housekeeping."""
+    if _swept.is_set():
+        return
+    with _sweep_lock:
+        if _swept.is_set():
+            return
+        with contextlib.suppress(ContainerError):
+            sweep_orphans()
+        _swept.set()

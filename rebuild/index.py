@@ -14,7 +14,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
@@ -331,6 +331,36 @@ def _choose_sdist(sdists: Sequence[DistFile]) -> DistFile | None:
     return min(sdists, key=preference, default=None)
 
 
+def _image_pythons() -> frozenset[str]:
+    # Read lazily: resolving needs only the image specs' TOML, not the container engine.
+    from rebuild.images import load_spec, spec_names
+
+    return frozenset(load_spec(name).python for name in spec_names())
+
+
+def _wheel_python(wheel: DistFile) -> str | None:
+    """The CPython ``3.N`` a wheel's ABI ties it to; None when any CPython 3 will do."""
+    for tag in parse_wheel_filename(wheel.filename)[3]:
+        match = re.fullmatch(r"cp(\d)(\d+)", tag.interpreter)
+        if match and tag.abi not in ("abi3", "none"):
+            return f"{match[1]}.{match[2]}"
+    return None
+
+
+def wheel_choice_note(release: Release) -> str | None:
+    """What to tell the user when, with no --python, another interpreter's wheel was chosen."""
+    if release.wheel is None or release.selector.python or release.selector.filename:
+        return None
+    python = _wheel_python(release.wheel)
+    here = f"{tags.interpreter_version()[0]}.{tags.interpreter_version()[1:]}"
+    if python is None or tags.interpreter_name() != "cp" or python == here:
+        return None
+    return (
+        f"no build image has {_describe_python()}'s CPython {here}: checked the wheel for "
+        f"CPython {python} instead ({release.wheel.filename}), the newest an image can rebuild"
+    )
+
+
 # --- error messages ------------------------------------------------------------------------
 
 
@@ -424,8 +454,11 @@ class IndexClient:
         session: requests.Session | None = None,
         timeout: float = 30,
         probe_metadata: bool = True,
+        buildable: frozenset[str] | None = None,
     ) -> None:
         self.index_url = index_url.rstrip("/") + "/"
+        # The CPython versions ("3.9") some build image provides; None: those of containers/.
+        self._buildable = buildable
         self._session = session
         self._timeout = timeout
         self._probe_metadata = probe_metadata
@@ -456,6 +489,8 @@ class IndexClient:
                 wheel = next((w for w in wheels if w.filename == selector.filename), None)
             else:
                 wheel = choose_wheel(wheels, ranked)
+                if selector.python is None:
+                    wheel = self._rebuildable(wheels, wheel, selector)
                 if wheel is None:
                     raise _no_wheel(target, selector, wheels, files)
             chosen = next((c for c in candidates if c.dist is wheel), None)
@@ -469,6 +504,20 @@ class IndexClient:
             sdist=_choose_sdist([f for f in files if f.kind is DistKind.SDIST]),
             project_urls=project_urls,
         )
+
+    def _rebuildable(
+        self, wheels: Sequence[DistFile], wheel: DistFile | None, selector: WheelSelector
+    ) -> DistFile | None:
+        """With no --python: this interpreter's wheel if an image can rebuild it, else the one
+        of the newest CPython an image has (:func:`wheel_choice_note` says so)."""
+        pythons = self._buildable if self._buildable is not None else _image_pythons()
+        if wheel is not None and _wheel_python(wheel) in (*pythons, None):
+            return wheel
+        for python in sorted(pythons, key=_parse_python, reverse=True):
+            other = choose_wheel(wheels, selector_tags(replace(selector, python=python)))
+            if other is not None:
+                return other
+        return wheel
 
     def _release_files(
         self, entries: Iterable[Mapping[str, object]], target: Target, page_url: str

@@ -11,9 +11,12 @@ are listed as skipped, with the reason, rather than silently dropped.
 from __future__ import annotations
 
 import enum
+import errno
+import os
 import re
+import stat
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +28,11 @@ from rebuild.errors import UsageError
 from rebuild.models import Target
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# Bounds on what a batch input may make rebuild read. A real lock of a few thousand packages is
+# a few MiB; -r chains in real projects are two or three deep.
+MAX_INPUT_BYTES = 16 * 1024 * 1024
+MAX_INCLUDE_DEPTH = 16
+MAX_INCLUDED_FILES = 256
 _HASH_OPTION = re.compile(r"--hash(?:=|\s+)(\S+)")
 # Options a requirements file may carry that change nothing about which release is pinned.
 _IGNORED_OPTIONS = frozenset(
@@ -91,22 +99,93 @@ def detect_format(path: Path, text: str) -> InputFormat:
     return InputFormat.REQUIREMENTS
 
 
+@dataclass
+class _Reading:
+    """The -r includes being followed: the chain that led here and how many files were read."""
+
+    chain: tuple[Path, ...] = ()
+    files: list[int] = field(default_factory=lambda: [0])
+
+
 def read_input(path: Path) -> BatchInput:
     """Every release ``path`` pins, in the file's order, duplicates removed."""
+    return _read_input(path, _Reading())
+
+
+def read_bounded(path: Path, limit: int = MAX_INPUT_BYTES) -> bytes:
+    """The bytes of the regular file ``path``, refused when it is not one or holds more than
+    ``limit`` bytes: a FIFO would block, a device (/dev/zero) would never end."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+        # O_NONBLOCK: opening a FIFO with no writer must not wait; the type is checked on the
+        # descriptor itself (fstat), so nothing can be swapped in between check and read.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0))
+    except OSError as e:
+        reason = "no such file" if e.errno == errno.ENOENT else e.strerror or str(e)
         raise UsageError(
-            f"cannot read {path}: {e}",
+            f"cannot read {path}: {reason}",
             hint="give a requirements file, a pylock.toml or a uv.lock",
         ) from e
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise UsageError(
+            f"cannot read {path}: it is {_file_type(mode)}, not a regular file",
+            hint="give a requirements file, a pylock.toml or a uv.lock",
+        )
+    with os.fdopen(fd, "rb") as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise UsageError(
+            f"cannot read {path}: it is larger than {limit // (1024 * 1024)} MiB",
+            hint="a batch input lists releases; split it, or check what the file is",
+        )
+    return data
+
+
+def _file_type(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode):
+        return "a character device"
+    if stat.S_ISBLK(mode):
+        return "a block device"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def _read_input(path: Path, reading: _Reading) -> BatchInput:
+    try:
+        text = read_bounded(path).decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise UsageError(
+            f"cannot read {path}: not UTF-8 text (byte {e.start})",
+            hint="give a requirements file, a pylock.toml or a uv.lock",
+        ) from e
+    if reading.chain:
+        # An include is a requirements file (pip's -r); its lines are never echoed in errors.
+        releases = _read_requirements(path, text, reading)
+        if not releases:
+            raise UsageError(
+                f"{path} pins no release", hint="one NAME==VERSION per line in an -r include"
+            )
+        return BatchInput(path, InputFormat.REQUIREMENTS, tuple(_unique(releases).values()))
     kind = detect_format(path, text)
     if kind is InputFormat.PYLOCK:
         releases, skipped = _read_pylock(path, _toml(path, text))
     elif kind is InputFormat.UV_LOCK:
         releases, skipped = _read_uv_lock(path, _toml(path, text))
     else:
-        releases, skipped = _read_requirements(path, text), []
+        releases, skipped = _read_requirements(path, text, reading), []
+    unique = _unique(releases)
+    if not unique and not skipped:
+        raise UsageError(f"{path} pins no release", hint="one NAME==VERSION per line")
+    return BatchInput(path, kind, tuple(unique.values()), tuple(skipped))
+
+
+def _unique(releases: list[PinnedRelease]) -> dict[tuple[str, Version], PinnedRelease]:
     unique: dict[tuple[str, Version], PinnedRelease] = {}
     for release in releases:
         key = (release.target.project, Version(release.target.version))
@@ -118,9 +197,7 @@ def read_input(path: Path) -> BatchInput:
                 hint="a release can be checked against one set of hashes",
             )
         unique.setdefault(key, release)
-    if not unique and not skipped:
-        raise UsageError(f"{path} pins no release", hint="one NAME==VERSION per line")
-    return BatchInput(path, kind, tuple(unique.values()), tuple(skipped))
+    return unique
 
 
 # --- requirements files ------------------------------------------------------------------
@@ -149,52 +226,94 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
     return lines
 
 
-def _read_requirements(path: Path, text: str) -> list[PinnedRelease]:
+def _read_requirements(path: Path, text: str, reading: _Reading) -> list[PinnedRelease]:
     releases: list[PinnedRelease] = []
     index_url: str | None = None
     for number, line in _logical_lines(text):
         origin = f"{path.name}:{number}"
-        if line.startswith("-"):
-            index_url = _option_line(line.split(), origin, path, index_url, releases)
+        if line.split()[0].partition("=")[0] in ("-r", "--requirement"):
+            _include(line.split(), origin, path, releases, reading)
             continue
-        # Quotes belong to markers (`; python_version >= "3.8"`): the line is not shell words.
-        hash_values = _HASH_OPTION.findall(line)
-        spec = _HASH_OPTION.sub("", line).strip()
-        if "--hash" in spec:
-            raise UsageError(f"{origin}: --hash needs a value")
-        hashes = _hashes(hash_values, origin)
-        releases.append(
-            PinnedRelease(
-                target=_pinned_target(spec, origin),
-                origin=origin,
-                hashes=hashes,
-                index_url=index_url,
-            )
-        )
+        if not reading.chain:
+            index_url = _requirement_line(line, origin, index_url, releases)
+            continue
+        try:
+            index_url = _requirement_line(line, origin, index_url, releases)
+        except UsageError as e:
+            # The file was named by an -r line, possibly any file on the machine (-r
+            # /etc/shadow): say where the problem is, never what the line holds.
+            raise UsageError(
+                f"{origin}: not a pinned requirement or a known option (the line is not shown: "
+                f"{path} was included with -r from {reading.chain[-1]})",
+                hint="an -r include is a requirements file: NAME==VERSION lines",
+            ) from e
     return releases
 
 
-def _option_line(
-    words: list[str],
-    origin: str,
-    path: Path,
-    index_url: str | None,
-    releases: list[PinnedRelease],
+def _requirement_line(
+    line: str, origin: str, index_url: str | None, releases: list[PinnedRelease]
 ) -> str | None:
+    """One logical line that is not an include; returns the index URL in force after it."""
+    if line.startswith("-"):
+        return _option_line(line.split(), origin, index_url)
+    # Quotes belong to markers (`; python_version >= "3.8"`): the line is not shell words.
+    hash_values = _HASH_OPTION.findall(line)
+    spec = _HASH_OPTION.sub("", line).strip()
+    if "--hash" in spec:
+        raise UsageError(f"{origin}: --hash needs a value")
+    hashes = _hashes(hash_values, origin)
+    releases.append(
+        PinnedRelease(
+            target=_pinned_target(spec, origin),
+            origin=origin,
+            hashes=hashes,
+            index_url=index_url,
+        )
+    )
+    return index_url
+
+
+def _include(
+    words: list[str], origin: str, path: Path, releases: list[PinnedRelease], reading: _Reading
+) -> None:
+    """Follow ``-r FILE``: cycles, chains deeper than MAX_INCLUDE_DEPTH and more than
+    MAX_INCLUDED_FILES reads in all (a diamond of includes doubles at each level) are refused."""
+    option, _, inline = words[0].partition("=")
+    value = inline or (words[1] if len(words) > 1 else "")
+    if not value:
+        raise UsageError(f"{origin}: {option} needs a file")
+    included = (path.parent / value).resolve()
+    chain = (*reading.chain, path.resolve())
+    if included in chain:
+        if included == path.resolve():
+            raise UsageError(f"{origin}: {path.name} includes itself")
+        cycle = " -> ".join(p.name for p in chain[chain.index(included) :])
+        raise UsageError(
+            f"{origin}: {included.name} is included again: the -r includes form a cycle "
+            f"({cycle} -> {included.name})",
+            hint="remove one of the -r lines",
+        )
+    if len(chain) > MAX_INCLUDE_DEPTH:
+        raise UsageError(
+            f"{origin}: -r includes nest deeper than {MAX_INCLUDE_DEPTH} files",
+            hint="flatten the requirements files",
+        )
+    reading.files[0] += 1
+    if reading.files[0] > MAX_INCLUDED_FILES:
+        raise UsageError(
+            f"{origin}: the -r includes read more than {MAX_INCLUDED_FILES} files in all",
+            hint="include each requirements file once",
+        )
+    releases.extend(_read_input(included, _Reading(chain, reading.files)).releases)
+
+
+def _option_line(words: list[str], origin: str, index_url: str | None) -> str | None:
     option, _, inline = words[0].partition("=")
     value = inline or (words[1] if len(words) > 1 else "")
     if option in ("-i", "--index-url"):
         if not value:
             raise UsageError(f"{origin}: {option} needs a URL")
         return value
-    if option in ("-r", "--requirement"):
-        if not value:
-            raise UsageError(f"{origin}: {option} needs a file")
-        included = (path.parent / value).resolve()
-        if included == path.resolve():
-            raise UsageError(f"{origin}: {path.name} includes itself")
-        releases.extend(read_input(included).releases)
-        return index_url
     if option in ("-e", "--editable"):
         raise UsageError(
             f"{origin}: {' '.join(words)!r} is an editable install, not a published release",
@@ -268,6 +387,12 @@ def _toml(path: Path, text: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise UsageError(f"{path} is not valid TOML: {e}") from e
+    except RecursionError as e:
+        # tomllib parses nested arrays and inline tables recursively; no lock nests deeply.
+        raise UsageError(
+            f"{path}: its TOML nests arrays or tables too deeply to read",
+            hint="give a pylock.toml or uv.lock as its tool wrote it",
+        ) from e
 
 
 def _table_list(data: dict[str, Any], key: str, path: Path) -> list[dict[str, Any]]:

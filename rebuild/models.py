@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -159,6 +159,14 @@ class DivergenceKind(enum.Enum):
     CONTENT = "content"  # bytes differ; detail holds a diff or the analyser's findings
     METADATA_FIELD = "metadata-field"  # one field of METADATA / WHEEL / entry points
     RECORD_ENTRY = "record-entry"  # one row of RECORD differs
+    # The entry's mode makes pip and installer install the file executable on one side only.
+    INSTALLED_MODE = "installed-mode"
+    # A file pip or installer installs differs, at a path the pairing by stored name misses
+    # (rebuild.compare.installed).
+    INSTALLED_FILE = "installed-file"
+    # A file that runs without being imported (.pth, sitecustomize, a script, an entry point)
+    # that the rebuild does not have identically: never explained (rebuild.compare.autorun).
+    RUNS_ON_ITS_OWN = "runs-on-its-own"
     # integrity layer (a finding about one wheel on its own)
     RECORD_MISMATCH = "record-mismatch"
     DUPLICATE_NAME = "duplicate-name"
@@ -166,6 +174,8 @@ class DivergenceKind(enum.Enum):
     SYMLINK = "symlink"
     HEADER_MISMATCH = "header-mismatch"  # local header and central directory disagree
     UNLISTED_DATA = "unlisted-data"  # bytes of the file no entry lists (prepended, in gaps)
+    INSTALL_DEPENDS = "install-depends"  # what it installs depends on the interpreter/installer
+    PATH_COLLISION = "path-collision"  # installed paths that land on one file
     # source layer (a published file against its source, no build)
     NOT_IN_SDIST = "not-in-sdist"  # a Python file of the wheel with no counterpart in the sdist
     DIFFERS_FROM_SDIST = "differs-from-sdist"  # ... whose bytes are not its counterpart's
@@ -175,6 +185,12 @@ class DivergenceKind(enum.Enum):
     @property
     def layer(self) -> Layer:
         return _LAYER_OF[self]
+
+    @property
+    def recipe_may_expect(self) -> bool:
+        """Whether a recipe may declare this kind known. What changes the files an installer
+        puts on disk, or what runs by itself, never is."""
+        return self not in _NEVER_EXPECTED
 
 
 _LAYER_OF: dict[DivergenceKind, Layer] = {
@@ -199,6 +215,9 @@ _LAYER_OF: dict[DivergenceKind, Layer] = {
             DivergenceKind.CONTENT,
             DivergenceKind.METADATA_FIELD,
             DivergenceKind.RECORD_ENTRY,
+            DivergenceKind.INSTALLED_MODE,
+            DivergenceKind.INSTALLED_FILE,
+            DivergenceKind.RUNS_ON_ITS_OWN,
         ),
         Layer.MEMBER,
     ),
@@ -210,6 +229,8 @@ _LAYER_OF: dict[DivergenceKind, Layer] = {
             DivergenceKind.SYMLINK,
             DivergenceKind.HEADER_MISMATCH,
             DivergenceKind.UNLISTED_DATA,
+            DivergenceKind.INSTALL_DEPENDS,
+            DivergenceKind.PATH_COLLISION,
         ),
         Layer.INTEGRITY,
     ),
@@ -225,17 +246,73 @@ _LAYER_OF: dict[DivergenceKind, Layer] = {
 }
 
 
+_NEVER_EXPECTED = frozenset(
+    {
+        DivergenceKind.RUNS_ON_ITS_OWN,
+        DivergenceKind.INSTALLED_FILE,
+        DivergenceKind.INSTALLED_MODE,
+        DivergenceKind.INSTALL_DEPENDS,
+        DivergenceKind.PATH_COLLISION,
+    }
+)
+
+
 class Side(enum.Enum):
     PUBLISHED = "published"
     REBUILT = "rebuilt"
     BOTH = "both"
 
 
+class Outcome(enum.Enum):
+    """What became of one divergence; the verdict and the CI gate are decided from it."""
+
+    # Every difference is accounted for by a rule that holds on evidence we trust.
+    EXPLAINED = "explained"
+    # A compiled member rebuilt by the same compiler: its code and data match function by
+    # function and section by section, and any residue is named by a narrow rule.
+    VERIFIED = "verified"
+    # A compiled member built by another compiler: its code could not be verified. The
+    # toolchain-invariant checks found nothing, and the publisher's own claims name the compiler.
+    ATTRIBUTED = "attributed"
+    # What a reviewer must look at.
+    UNEXPLAINED = "unexplained"
+
+
+class Origin(enum.Enum):
+    """Whose word a reason rests on. Only the publisher's own claims never explain."""
+
+    REBUILD = "rebuild"  # what the rebuild and the comparison of the two wheels show
+    RECIPE = "recipe"  # a reviewed recipe of this repository
+    TOOLCHAIN = "toolchain"  # a fact of the toolchains (glibc, the linker, the C runtime)
+    PUBLISHER = "publisher"  # what the published files say of themselves (.comment, DWARF)
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One rule that holds for a divergence, and why."""
+
+    rule: str  # the rule's id: "container", "elf-build-id", "recipe", ...
+    text: str  # the sentence a person reads
+    origin: Origin = Origin.REBUILD
+    link: str | None = None  # where a recipe's reason is documented upstream
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing a toolchain-invariant check found on the published side only."""
+
+    check: str  # "strings", "calls", "syscalls", "constructors", "relocations", ...
+    what: str  # the string, the call target, the constructor...
+    where: str  # the function or section (and data symbol) it sits in
+
+
 @dataclass(frozen=True)
 class Divergence:
     """One difference between the two wheels, or one finding about one of them.
 
-    ``explanation`` is ``None`` for an unexplained divergence: what a reviewer must look at.
+    ``outcome`` is what became of it; ``reasons`` are the rules that hold, as data (for an
+    unexplained divergence, those that cover part of it). Every report renders these fields;
+    nothing parses a reason's text back.
     """
 
     kind: DivergenceKind
@@ -245,18 +322,32 @@ class Divergence:
     published: str | None = None  # the value on each side, short (a timestamp, a mode...)
     rebuilt: str | None = None
     detail: str = ""  # a capped unified diff, or an analyser's findings, as text
-    explanation: str | None = None
+    outcome: Outcome = Outcome.UNEXPLAINED
+    reasons: tuple[Reason, ...] = ()
     analyser: str | None = None  # which member analyser produced it, if any
     # The analyser's finer kinds of difference no rule explained (ELF aspects, e.g. "code").
     aspects: tuple[str, ...] = ()
-    # While some aspects stay unexplained: the reasons that cover the others.
-    partly_explained: str | None = None
-    # The ids of the rules that explained it ("container", "elf-toolchain", "recipe"...).
-    rules: tuple[str, ...] = ()
     # A shorter summary for one-line listings ("" = the summary itself).
     brief: str = ""
     # The exported symbols behind an unexplained "exports" aspect (on one side only).
     symbols: tuple[str, ...] = ()
+    # A text member's added and removed lines, each with its "+" or "-"; None when the diff
+    # was cut short or the member is not text (a recipe's `lines` then cannot vouch for it).
+    changed_lines: tuple[str, ...] | None = None
+    # What the toolchain-invariant checks found (compiled members).
+    findings: tuple[Finding, ...] = ()
+    # The metadata field (WHEEL "Tag", METADATA "Requires-Dist") a field divergence is about.
+    field: str | None = None
+    # Every entry a grouped row stands for (container rows): matched one by one, never by the
+    # first alone. Empty: the row is about ``member`` only.
+    entries: tuple[str, ...] = ()
+
+    @property
+    def members(self) -> tuple[str, ...]:
+        """The members this divergence is about (all of a grouped row's entries)."""
+        if self.entries:
+            return self.entries
+        return (self.member,) if self.member is not None else ()
 
     @property
     def layer(self) -> Layer:
@@ -264,7 +355,23 @@ class Divergence:
 
     @property
     def explained(self) -> bool:
-        return self.explanation is not None
+        """Not for a reviewer to look at: explained, verified or attributed."""
+        return self.outcome is not Outcome.UNEXPLAINED
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        return tuple(r.rule for r in self.reasons)
+
+    @property
+    def explanation(self) -> str | None:
+        """The reasons as one sentence, for display; None while the divergence is unexplained."""
+        if self.outcome is Outcome.UNEXPLAINED:
+            return None
+        return "; ".join(r.text for r in self.reasons) or None
+
+    def explained_by(self, *reasons: Reason, outcome: Outcome = Outcome.EXPLAINED) -> Divergence:
+        """This divergence with ``reasons`` added and the outcome they give."""
+        return replace(self, outcome=outcome, reasons=(*self.reasons, *reasons))
 
 
 @dataclass(frozen=True)
@@ -288,10 +395,22 @@ class Comparison:
     # Members whose bytes differ and that no analyser could say more about (e.g. binaries
     # awaiting a kind-specific analyser), by member kind.
     unanalysed: tuple[str, ...] = ()
+    # Files of the published wheel that run without being imported, as installed
+    # ("site-packages/x.pth", "console_scripts: name = module:func"); rebuild.compare.autorun.
+    autorun: tuple[str, ...] = ()
 
     @property
     def unexplained(self) -> tuple[Divergence, ...]:
         return tuple(d for d in self.divergences if not d.explained)
+
+    @property
+    def attributed(self) -> tuple[Divergence, ...]:
+        """Compiled members whose code could not be verified (built by another compiler)."""
+        return tuple(d for d in self.divergences if d.outcome is Outcome.ATTRIBUTED)
+
+    @property
+    def verified(self) -> tuple[Divergence, ...]:
+        return tuple(d for d in self.divergences if d.outcome is Outcome.VERIFIED)
 
 
 # --- planning and building (the container path) -------------------------------------------
@@ -332,6 +451,8 @@ class Plan:
     build_isolation: bool = True
     extra_inputs: tuple[ExtraInput, ...] = ()
     expected: tuple[ExpectedDivergence, ...] = ()
+    # The compiler matched to the published objects' and the flags replayed (rebuild.toolchain).
+    toolchain: Toolchain | None = None
 
 
 @dataclass(frozen=True)
@@ -361,6 +482,9 @@ class ExpectedDivergence:
     lines: str = ""
     # With aspects = ["exports"]: globs every exported symbol on one side only must match.
     symbols: tuple[str, ...] = ()
+    # With aspects = ["invariants"]: "CHECK GLOB" patterns every toolchain-invariant finding
+    # of the member must match ("calls PyObject_Call@plt").
+    findings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -504,3 +628,53 @@ class Report:
         if self.failure is not None:
             return self.failure.exit_code
         return self.verdict.exit_code
+
+
+class ToolchainEvidence(enum.Enum):
+    """Which evidence named the compiler that built the published wheel's compiled members."""
+
+    PRODUCER = "dw_at_producer"  # DWARF DW_AT_producer of the objects' compile units
+    COMMENT = "comment"  # the objects' .comment strings
+    IMAGE_HISTORY = "image-history"  # the platform tag and upload date: which manylinux image
+    NONE = "none"  # nothing said it (a pure wheel, or stripped objects of an unknown platform)
+
+
+class ToolchainMatch(enum.Enum):
+    """How close the compiler of the chosen image is to the published one."""
+
+    EXACT = "exact"  # the same release number, GCC 10.2.1 and 10.2.1 (snapshots may differ)
+    MAJOR_MINOR = "major.minor"  # the same release series, e.g. GCC 12.2.1 and 12.2.0
+    NONE = "none"  # another compiler, or the published one is unknown: code at best attributed
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """The compiler of the published compiled members, the image's, and the flags replayed.
+
+    What the publisher's objects say (``published_*``, ``published_from``, ``replayed``) only
+    chooses the image and the flags; it never explains a divergence. ``environment`` is what the
+    build gets (CFLAGS, CXXFLAGS): the replayed flags, then those undoing the image
+    distribution's defaults (``undone``), so that they come last on the compiler's command line.
+    """
+
+    evidence: ToolchainEvidence
+    published_family: str  # "gcc", "clang"; "" when unknown
+    published_version: str  # "10.2.1"; "" when unknown
+    published_from: str  # the string it was read from, verbatim (bounded), or the rule used
+    image: str
+    image_family: str  # the image's default compiler, from its packages.lock: "gcc"
+    image_version: str  # "10.2.1"; "" when the image's lock names no compiler
+    match: ToolchainMatch
+    replayed: tuple[str, ...] = ()  # flags taken from DW_AT_producer, e.g. ("-O3", "-fwrapv")
+    undone: tuple[str, ...] = ()  # flags undoing the distribution's defaults
+    dropped: tuple[str, ...] = ()  # producer flags not replayed (not on the allow-list)
+    environment: tuple[tuple[str, str], ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def published(self) -> str:
+        return f"{self.published_family} {self.published_version}".strip() or "unknown"
+
+    @property
+    def rebuilt(self) -> str:
+        return f"{self.image_family} {self.image_version}".strip() or "unknown"

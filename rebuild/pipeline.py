@@ -23,7 +23,7 @@ from rebuild.compare import compare_wheels
 from rebuild.compare.rules import explain_expected
 from rebuild.errors import BuildError, PlanError, RebuildError, ResolveError, UsageError
 from rebuild.fetch import Cache, default_cache_dir, local_artifact
-from rebuild.index import IndexClient, choose_index_url
+from rebuild.index import IndexClient, choose_index_url, wheel_choice_note
 from rebuild.models import (
     Artifact,
     BuildLimits,
@@ -40,6 +40,7 @@ from rebuild.models import (
 from rebuild.plan import plan_build
 from rebuild.recipes import Recipe, find_recipe, load_recipe
 from rebuild.sources.rules import explain_built
+from rebuild.verdict import decide, decide_source_only
 
 Progress = Callable[[str], None]
 
@@ -181,7 +182,8 @@ def check(
     # The container stack (the docker SDK) loads only when a build is asked for: `resolve` and
     # `compare` start without it.
     from rebuild.build import check_image_python, prepare_inputs, run_build
-    from rebuild.images import ensure_image, load_spec, spec_names
+    from rebuild.images import ensure_image
+    from rebuild.sources.generated import regenerate_cython
     from rebuild.sources.provenance import prepare_source
 
     cache_root = options.cache_dir or default_cache_dir()
@@ -196,6 +198,9 @@ def check(
         index, release = _resolve_release(
             target, selector, options.index_url, options.wheel, progress
         )
+        if (chosen := wheel_choice_note(release)) is not None:
+            notes.append(chosen)
+            progress(chosen)
         progress("downloading")
         published, upload_time = _published_wheel(release, options.wheel, cache, notes)
         # The source to build (the sdist, or the tagged tree packed like one) and the source
@@ -212,14 +217,7 @@ def check(
         )
         provenance_check, sdist = prepared.provenance, prepared.archive
         progress("planning")
-        images = {s.name: s.python for s in (load_spec(n) for n in spec_names())}
-        plan = plan_build(
-            published.path,
-            upload_time=upload_time,
-            images=images,
-            recipe=_recipe_for(target, options.recipe),
-            version=target.version,
-        )
+        plan = plan_for(target, published.path, upload_time, options.recipe)
         plan = replace(plan, environment=(*plan.environment, *prepared.environment))
         with _workdir(cache_root, target, keep=options.keep_workdir) as workdir:
             progress("preparing the build environment")
@@ -228,6 +226,18 @@ def check(
             )
             image = ensure_image(plan.image, progress=progress).info()
             check_image_python(plan, image)
+            if provenance_check is not None:
+                # C that only the sdist has is regenerated from its .pyx by the pinned Cython.
+                provenance_check = regenerate_cython(
+                    provenance_check,
+                    inputs.source,
+                    requirements=inputs.requirements,
+                    deps=inputs.deps,
+                    image=image.tag,
+                    python=plan.python,
+                    workdir=workdir,
+                    progress=progress,
+                )
             progress(f"building in {image.tag} (no network)")
             build = run_build(
                 plan,
@@ -257,11 +267,13 @@ def check(
         return replace(failed, provenance=provenance_check)
     if provenance_check is not None:
         provenance_check = explain_built(provenance_check, comparison)
-    verdict = comparison.verdict
-    matches = verdict in (Verdict.REPRODUCIBLE, Verdict.EQUIVALENT)
-    if matches and provenance_check is not None and provenance_check.unexplained:
+    verdict = decide(
+        comparison.divergences,
+        identical_bytes=comparison.published.sha256 == comparison.rebuilt.sha256,
+        source_findings=provenance_check.findings if provenance_check else (),
+    )
+    if verdict is not comparison.verdict:
         # The rebuild matches, but its source does not: the wheel is not what upstream tagged.
-        verdict = Verdict.DIVERGENT
         notes.append(
             f"divergent: the rebuild matches, but the source checks found "
             f"{len(provenance_check.unexplained)} unexplained finding(s)"
@@ -334,7 +346,7 @@ def provenance(
     return Report(
         tool_version=__version__,
         created=datetime.now(UTC),
-        verdict=Verdict.DIVERGENT if checked.unexplained else Verdict.EQUIVALENT,
+        verdict=decide_source_only(checked.findings),
         target=target,
         release=release,
         notes=tuple(notes),
@@ -365,18 +377,31 @@ def plan_release(
 
     Raises RebuildError: there is no report to carry a failure here.
     """
-    from rebuild.images import load_spec, spec_names
-
     cache = Cache(options.cache_dir or default_cache_dir())
     _index, release = _resolve_release(target, selector, options.index_url, options.wheel, progress)
     progress("downloading")
     published, upload_time = _published_wheel(release, options.wheel, cache, [])
+    plan = plan_for(target, published.path, upload_time, options.recipe)
+    chosen = wheel_choice_note(release)
+    return plan if chosen is None else replace(plan, notes=(*plan.notes, chosen))
+
+
+def plan_for(
+    target: Target, wheel: Path, upload_time: datetime | None, recipe: Path | None = None
+) -> Plan:
+    """The one place a release is planned: `check`, `recipe show` and a batch's reuse of a
+    stored verdict all call it, so that a project that gains a recipe is planned anew.
+
+    ``recipe``: a recipe file to use instead of recipes/<project>.toml.
+    """
+    from rebuild.images import load_spec, spec_names
+
     images = {s.name: s.python for s in (load_spec(n) for n in spec_names())}
     return plan_build(
-        published.path,
+        wheel,
         upload_time=upload_time,
         images=images,
-        recipe=_recipe_for(target, options.recipe),
+        recipe=_recipe_for(target, recipe),
         version=target.version,
     )
 

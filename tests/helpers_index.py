@@ -10,7 +10,7 @@ import hashlib
 import json
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,6 +40,8 @@ class LocalServer:
 
     def __init__(self) -> None:
         self.routes: dict[str, list[Reply]] = {}
+        # Asked for a path no route scripts (None: 404), e.g. to pass it on to a real index.
+        self.fallback: Callable[[str], Reply | None] | None = None
         self.seen: list[Seen] = []
         self._lock = threading.Lock()
         self._httpd = _QuietServer(("127.0.0.1", 0), _handler_for(self))
@@ -68,9 +70,11 @@ class LocalServer:
         with self._lock:
             self.seen.append(Seen(path, headers))
             replies = self.routes.get(path)
-            if not replies:
-                return Reply(status=404, body=b"not found")
-            return replies.pop(0) if len(replies) > 1 else replies[0]
+            fallback = self.fallback
+            if replies:
+                return replies.pop(0) if len(replies) > 1 else replies[0]
+        found = fallback(path) if fallback is not None else None
+        return found if found is not None else Reply(status=404, body=b"not found")
 
     def start(self) -> None:
         self._thread.start()

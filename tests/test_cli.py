@@ -54,15 +54,32 @@ def test_compare_container_only_difference_is_equivalent_and_listed(tmp_path: Pa
     assert "EQUIVALENT" in result.stdout
     assert "permissions" in result.stdout
     document = json.loads(report.read_text())
-    assert document["schema_version"] == 1
+    assert document["schema_version"] == 2
     assert document["summary"] == {
         "verdict": "equivalent",
         "exit_code": 0,
         "unexplained": 0,
+        "verified": 0,
+        "attributed": 0,
         "divergences": len(document["comparison"]["divergences"]),
     }
     kinds = {d["kind"] for d in document["comparison"]["divergences"]}
     assert kinds == {"permissions"}
+
+
+def test_a_mode_that_changes_the_installed_executable_bit_is_divergent(tmp_path: Path) -> None:
+    published = make_wheel(tmp_path / "a" / "demo-1.0-py3-none-any.whl", mode=0o755)
+    rebuilt = make_wheel(tmp_path / "b" / "demo-1.0-py3-none-any.whl", mode=0o644)
+    report = tmp_path / "report.json"
+    result = run("compare", published, rebuilt, "--json", report)
+    # Never "equivalent" with something unexplained: pip installs the files differently.
+    assert result.returncode == 1, result.stdout
+    assert "DIVERGENT" in result.stdout
+    document = json.loads(report.read_text())
+    kinds = {
+        d["kind"] for d in document["comparison"]["divergences"] if d["outcome"] == "unexplained"
+    }
+    assert kinds == {"installed-mode"}
 
 
 def test_compare_injected_code_is_divergent_unexplained_first(tmp_path: Path) -> None:
@@ -79,10 +96,11 @@ def test_compare_injected_code_is_divergent_unexplained_first(tmp_path: Path) ->
     assert result.stdout.index("demo/core.py", unexplained) > unexplained
     assert "+    __import__('os').system('id')" in result.stdout  # only the rebuilt has it
     first = json.loads(report.read_text())["comparison"]["divergences"][0]
-    assert (first["member"], first["kind"], first["explanation"]) == (
+    assert (first["member"], first["kind"], first["outcome"], first["reasons"]) == (
         "demo/core.py",
         "content",
-        None,
+        "unexplained",
+        [],
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 import requests
@@ -63,7 +64,7 @@ def session() -> Iterator[requests.Session]:
         yield s
 
 
-def client(server: LocalServer, session: requests.Session, **kwargs: bool) -> IndexClient:
+def client(server: LocalServer, session: requests.Session, **kwargs: Any) -> IndexClient:
     return IndexClient(server.url("/simple/"), session=session, timeout=5, **kwargs)
 
 

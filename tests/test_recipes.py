@@ -17,6 +17,8 @@ from rebuild.models import (
     Divergence,
     DivergenceKind,
     ExpectedDivergence,
+    Origin,
+    Reason,
     Verdict,
     WheelInfo,
 )
@@ -55,7 +57,7 @@ auditwheel = "5.4.0"
 plat = "manylinux2014_x86_64"
 
 [[release.expected]]
-member = "demo/__config__.py"
+member = "demo/build-info.txt"
 kind = "content"
 reason = "an object id"
 link = "https://example.org/issue/1"
@@ -108,7 +110,7 @@ def test_a_valid_recipe_loads_with_every_field(tmp_path: Path) -> None:
         (('digest = ""', 'digest = "latest"'), "release[1].image.digest", "sha256:<64 hex>"),
         (('plat = "manylinux2014_x86_64"', 'plat = "linux"'), "release[1].repair.plat", "policy"),
         (('kind = "content"', 'kind = "everything"'), "release[1].expected[1].kind", "content"),
-        (('member = "demo/__config__.py"', 'member = "**"'), "expected[1].member", "not every"),
+        (('member = "demo/build-info.txt"', 'member = "**"'), "expected[1].member", "not every"),
         (('link = "https://example.org/issue/1"', 'link = "see chat"'), "expected[1].link", "URL"),
         (("pre_build =", "pre_builds ="), "field release[1].pre_builds", "allowed here:"),
         (('source_dir = "/project"', 'source_dir = "/usr"'), "release[1].source_dir", "/project"),
@@ -157,6 +159,122 @@ def test_expected_lines_must_be_a_regular_expression_on_a_text_diff(tmp_path: Pa
     )
     with pytest.raises(PlanError, match="no aspects"):
         load_recipe(write(tmp_path, with_aspects))
+
+
+EXPECTED = """
+schema = 1
+project = "Demo"
+
+[[release]]
+versions = ">=1"
+
+[[release.expected]]
+member = {member!r}
+kind = "content"
+reason = "a reason"
+link = "https://example.org/issue/1"
+{extra}
+"""
+
+
+def expectation(tmp_path: Path, member: str, extra: str = "") -> Path:
+    return write(tmp_path, EXPECTED.format(member=member, extra=extra))
+
+
+@pytest.mark.parametrize("member", ["*.so", "[!~]*", "*.*", "*", "*/x.txt", "demo*/x.txt"])
+def test_a_member_glob_needs_a_literal_directory_before_any_wildcard(
+    tmp_path: Path, member: str
+) -> None:
+    path = expectation(tmp_path, member, "lines = 'x=1'")
+    with pytest.raises(PlanError) as caught:
+        load_recipe(path)
+    message = caught.value.message
+    assert str(path) in message and "release[1].expected[1].member" in message
+    assert "literal directory" in message or "not every member" in message
+    assert caught.value.hint
+
+
+@pytest.mark.parametrize(
+    "member", ["numpy/core/*.so", "demo/build-info.txt", "demo/sub/*.txt", "setup.cfg"]
+)
+def test_a_glob_with_a_literal_directory_or_an_exact_name_is_allowed(
+    tmp_path: Path, member: str
+) -> None:
+    extra = "aspects = ['build-id']" if member.endswith(".so") else ""
+    (expected,) = load_recipe(expectation(tmp_path, member, extra)).releases[0].expected
+    assert expected.member == member
+
+
+@pytest.mark.parametrize(
+    "member",
+    [
+        "demo/_core.*.so",
+        "demo/lib/libz.so.1.2.13",
+        "demo/lib/*.so.*",
+        "demo/*.a",
+        "demo/__config__.py",
+        "demo/*.pyi",
+        "demo/*",
+        "demo/*y",
+        "demo/x.[ps][yo]",
+    ],
+)
+def test_a_wholesale_expectation_on_compiled_code_or_python_source_is_refused(
+    tmp_path: Path, member: str
+) -> None:
+    path = expectation(tmp_path, member)
+    with pytest.raises(PlanError, match="neither aspects nor lines") as caught:
+        load_recipe(path)
+    assert str(path) in caught.value.message
+    assert "release[1].expected[1].member" in caught.value.message
+    # Narrowed, the same glob is accepted.
+    extra = "aspects = ['build-id']" if "py" not in member else "lines = 'VERSION = \"1\"'"
+    assert load_recipe(expectation(tmp_path, member, extra)).releases[0].expected
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        "(?s).*",
+        ".*",
+        ".+",
+        "[\\s\\S]*",
+        "x*",
+        "(|x)",
+        "[^\\n]+",
+        "(?i)[ -~]+",
+        ".{1,}",
+        "\\S.*|.*\\S|}",
+    ],
+)
+def test_a_catch_all_lines_pattern_is_refused(tmp_path: Path, lines: str) -> None:
+    path = expectation(tmp_path, "demo/__config__.py", f"lines = '{lines}'")
+    with pytest.raises(PlanError, match="matches any line") as caught:
+        load_recipe(path)
+    assert "release[1].expected[1].lines" in caught.value.message
+
+
+def test_lines_must_compile(tmp_path: Path) -> None:
+    path = expectation(tmp_path, "demo/__config__.py", "lines = '(unclosed'")
+    with pytest.raises(PlanError, match=r"expected\[1\]\.lines is not a regular expression"):
+        load_recipe(path)
+
+
+def test_a_narrow_lines_pattern_is_allowed(tmp_path: Path) -> None:
+    path = expectation(tmp_path, "demo/__config__.py", """lines = '\\s*"name": "dep\\d+",'""")
+    (expected,) = load_recipe(path).releases[0].expected
+    assert expected.lines == '\\s*"name": "dep\\d+",'
+
+
+@pytest.mark.parametrize("opening", ["[", "{a="])
+def test_deeply_nested_toml_is_a_usage_error_not_a_crash(tmp_path: Path, opening: str) -> None:
+    closing = {"[": "]", "{a=": "}"}[opening]
+    depth = 100_000
+    path = write(tmp_path, f"x = {opening * depth}1{closing * depth}\n")
+    with pytest.raises(UsageError, match="nests arrays or tables too deeply") as caught:
+        load_recipe(path)
+    assert caught.value.exit_code == 2
+    assert str(path) in caught.value.message
 
 
 def test_the_file_must_be_named_after_the_project(tmp_path: Path) -> None:
@@ -273,20 +391,42 @@ SYMBOLS = ExpectedDivergence(
 
 
 def test_an_expected_divergence_needs_its_member_and_its_kind() -> None:
-    content = Divergence(DivergenceKind.CONTENT, "differs", member="demo/__config__.py")
-    only = Divergence(DivergenceKind.ONLY_PUBLISHED, "gone", member="demo/__config__.py")
-    other = Divergence(DivergenceKind.CONTENT, "differs", member="demo/other.py")
-    result = explain_expected(comparison_of(content, only, other), [CONFIG])
+    whole = replace(CONFIG, member="demo/build.json")
+    content = Divergence(DivergenceKind.CONTENT, "differs", member="demo/build.json")
+    only = Divergence(DivergenceKind.ONLY_PUBLISHED, "gone", member="demo/build.json")
+    other = Divergence(DivergenceKind.CONTENT, "differs", member="demo/other.json")
+    result = explain_expected(comparison_of(content, only, other), [whole])
     by_member_kind = {(d.member, d.kind): d for d in result.divergences}
-    explained = by_member_kind[("demo/__config__.py", DivergenceKind.CONTENT)]
-    assert explained.explanation is not None
-    assert (
-        "an object id" in explained.explanation and "https://example.org/1" in explained.explanation
+    explained = by_member_kind[("demo/build.json", DivergenceKind.CONTENT)]
+    assert explained.reasons == (
+        Reason("recipe", "an object id", Origin.RECIPE, "https://example.org/1"),
     )
-    assert not by_member_kind[("demo/__config__.py", DivergenceKind.ONLY_PUBLISHED)].explained
-    assert not by_member_kind[("demo/other.py", DivergenceKind.CONTENT)].explained
+    assert not by_member_kind[("demo/build.json", DivergenceKind.ONLY_PUBLISHED)].explained
+    assert not by_member_kind[("demo/other.json", DivergenceKind.CONTENT)].explained
     assert result.verdict is Verdict.DIVERGENT
     assert [d.explained for d in result.divergences] == [False, False, True]
+
+
+def test_python_sources_and_compiled_members_are_never_explained_whole() -> None:
+    source = Divergence(DivergenceKind.CONTENT, "differs", member="demo/__config__.py")
+    compiled = Divergence(
+        DivergenceKind.CONTENT, "elf", member="demo/_core.so", analyser="elf", aspects=("code",)
+    )
+    expected = [CONFIG, replace(CONFIG, member="demo/_core.so")]
+    result = explain_expected(comparison_of(source, compiled), expected)
+    assert not any(d.explained for d in result.divergences)
+
+
+def test_a_grouped_container_row_is_matched_entry_by_entry() -> None:
+    row = Divergence(
+        DivergenceKind.EXTRA_FIELD,
+        "extra field differs on 2 entries",
+        member="demo/data.json",
+        entries=("demo/data.json", "evil/other.json"),
+    )
+    expected = replace(CONFIG, member="demo/*.json", kind=DivergenceKind.EXTRA_FIELD)
+    (kept,) = explain_expected(comparison_of(row), [expected]).divergences
+    assert not kept.explained  # its first entry matches; the second does not
 
 
 def test_elf_aspects_must_all_be_expected() -> None:
@@ -306,20 +446,20 @@ def test_elf_aspects_must_all_be_expected() -> None:
 def _text_divergence(*changed: str, truncated: bool = False) -> Divergence:
     diff = ["--- published/demo/__config__.py", "+++ rebuilt/demo/__config__.py", "@@ -1,3 +1,3 @@"]
     diff += [*changed, " unchanged context"]
-    if truncated:
-        diff.append("… 12 more lines")
     return Divergence(
         DivergenceKind.CONTENT,
         "content differs",
         member="demo/__config__.py",
         detail="\n".join(diff),
         analyser="text",
+        # The text analyser keeps every changed line, or None when there were too many.
+        changed_lines=None if truncated else changed,
     )
 
 
 def test_expected_lines_explain_a_text_diff_only_when_every_changed_line_matches() -> None:
-    dep = replace(CONFIG, lines=r'"name": "dep\d+"')
-    version = replace(CONFIG, reason="the compiler", lines=r'"version": "[\d.]+"')
+    dep = replace(CONFIG, lines=r'\s*"name": "dep\d+",')
+    version = replace(CONFIG, reason="the compiler", lines=r'\s*"version": "[\d.]+",')
     both = _text_divergence(
         '-    "name": "dep1402",',
         '+    "name": "dep1396",',
@@ -327,8 +467,15 @@ def test_expected_lines_explain_a_text_diff_only_when_every_changed_line_matches
         '+  "version": "12.2",',
     )
     (explained,) = explain_expected(comparison_of(both), [dep, version]).divergences
-    assert explained.explanation is not None
-    assert "an object id" in explained.explanation and "the compiler" in explained.explanation
+    assert [r.text for r in explained.reasons] == ["an object id", "the compiler"]
+    # A line that only contains what the expression names is not one it names in full.
+    tail = _text_divergence('+    "name": "dep1", __import__("os").system("id")')
+    (kept,) = explain_expected(comparison_of(tail), [dep]).divergences
+    assert not kept.explained
+    # A removed line that looks like a diff header is still a changed line.
+    header = _text_divergence('-    "name": "dep1402",', '--- __import__("os").system("id")')
+    (kept,) = explain_expected(comparison_of(header), [dep]).divergences
+    assert not kept.explained
     # One changed line no expectation names: the whole member stays for the reviewer.
     injected = _text_divergence('-    "name": "dep1402",', '+    "name": "dep1396",', "+import os")
     (kept,) = explain_expected(comparison_of(injected), [dep, version]).divergences
@@ -347,19 +494,18 @@ def test_expectations_on_one_member_cover_its_elf_aspects_together() -> None:
         "elf",
         member=member,
         aspects=("exports", "local-symbols"),
-        partly_explained="built by another toolchain [elf-toolchain]",
-        rules=("elf-toolchain",),
+        reasons=(Reason("elf-build-paths", "build paths"),),
     )
     (one,) = explain_expected(comparison_of(d), [SYMBOLS]).divergences
     assert not one.explained
     (together,) = explain_expected(comparison_of(d), [SYMBOLS, exports]).divergences
-    assert together.explanation is not None
     # The built-in rules' part comes first, then each expectation that took part.
-    assert together.explanation.startswith("built by another toolchain [elf-toolchain]; expected")
-    assert (
-        "random symbol names" in together.explanation and "dispatch targets" in together.explanation
-    )
-    assert together.rules == ("elf-toolchain", "recipe")
+    assert [r.text for r in together.reasons] == [
+        "build paths",
+        "random symbol names",
+        "dispatch targets",
+    ]
+    assert together.rules == ("elf-build-paths", "recipe", "recipe")
 
 
 def test_expected_symbols_narrow_an_exports_expectation_to_those_symbols() -> None:
@@ -383,6 +529,17 @@ def test_expected_symbols_narrow_an_exports_expectation_to_those_symbols() -> No
     assert not unknown.explained
 
 
+@pytest.mark.parametrize("kind", ["runs-on-its-own", "installed-file", "installed-mode"])
+def test_what_changes_the_installed_files_is_never_expected(tmp_path: Path, kind: str) -> None:
+    text = GOOD.replace('kind = "content"', f'kind = "{kind}"')
+    with pytest.raises(PlanError, match="no recipe may expect"):
+        load_recipe(write(tmp_path, text))
+    row = Divergence(DivergenceKind(kind), "x", member="demo/build-info.txt")
+    expected = replace(CONFIG, member="demo/build-info.txt", kind=DivergenceKind(kind))
+    (kept,) = explain_expected(comparison_of(row), [expected]).divergences
+    assert not kept.explained
+
+
 def test_expected_symbols_need_the_exports_aspect(tmp_path: Path) -> None:
     text = GOOD.replace('kind = "content"', 'kind = "content"\nsymbols = ["f*"]')
     with pytest.raises(PlanError, match=r"expected\[1\]\.symbols is allowed only with aspects"):
@@ -395,8 +552,8 @@ def test_expected_symbols_need_the_exports_aspect(tmp_path: Path) -> None:
 
 
 def test_an_already_explained_divergence_keeps_its_reason() -> None:
-    d = Divergence(
-        DivergenceKind.CONTENT, "x", member="demo/__config__.py", explanation="built-in reason"
+    d = Divergence(DivergenceKind.CONTENT, "x", member="demo/__config__.py").explained_by(
+        Reason("built-in", "built-in reason")
     )
     (kept,) = explain_expected(comparison_of(d), [CONFIG]).divergences
     assert kept.explanation == "built-in reason"

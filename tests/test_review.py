@@ -221,3 +221,22 @@ def test_history_lists_every_verification_newest_first(store: Store) -> None:
     assert done.exit_code == 0, done.output
     lines = done.stdout.splitlines()
     assert [line.split()[2] for line in lines] == ["steady==1.1", "steady==1.0"]
+
+
+def test_the_site_never_writes_through_a_symlink_in_its_directory(
+    store: Store, tmp_path: Path
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "victim.html"
+    victim.write_text("untouched")
+    directory = tmp_path / "site"
+    directory.mkdir()
+    (directory / "releases").symlink_to(outside, target_is_directory=True)
+    (directory / "index.html").symlink_to(victim)
+    index = write_site(store, build_review(store.current_results()), directory)
+    assert sorted(p.name for p in outside.iterdir()) == ["victim.html"]
+    assert victim.read_text() == "untouched"
+    assert not index.is_symlink() and index.read_text().startswith("<!DOCTYPE")
+    releases = directory / "releases"
+    assert not releases.is_symlink() and any(releases.iterdir())

@@ -24,7 +24,9 @@ from rebuild.models import (
     Divergence,
     DivergenceKind,
     Failure,
+    Outcome,
     ProvenanceCheck,
+    Reason,
     Report,
     Target,
     Verdict,
@@ -66,7 +68,8 @@ def fake_report(
             member=f"pkg/m{i}.py",
             published="2024-01-01",
             rebuilt="1980-01-01",
-            explanation="SOURCE_DATE_EPOCH not honoured by the backend",
+            outcome=Outcome.EXPLAINED,
+            reasons=(Reason("container", "SOURCE_DATE_EPOCH not honoured by the backend"),),
         )
         for i in range(explained)
     ]

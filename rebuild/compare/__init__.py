@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+import shutil
+import tempfile
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rebuild.compare.analysers import DEFAULT_ANALYSERS, MemberAnalyser
+from rebuild.compare.installed import compare_installed
 from rebuild.compare.members import (
     CHUNK,
     HashedWheel,
@@ -37,9 +40,9 @@ from rebuild.models import (
     DivergenceKind,
     Layer,
     Side,
-    Verdict,
     WheelInfo,
 )
+from rebuild.verdict import decide
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -60,6 +63,9 @@ class CompareLimits:
     max_diff_lines: int = 200
     max_name_length: int = 1024
     max_record_bytes: int = 64 * MiB
+    # A differing member larger than this (on either side) is compared by its streamed hash and
+    # size only, and listed as unanalysed: analysers hold a member whole, several copies of it.
+    max_analysed_bytes: int = 256 * MiB
 
 
 @dataclass(frozen=True)
@@ -149,22 +155,18 @@ def _merge_findings(published: list[Divergence], rebuilt: list[Divergence]) -> l
     return merged
 
 
-def _verdict(divergences: Sequence[Divergence]) -> Verdict:
-    for d in divergences:
-        if d.layer is Layer.MEMBER or (d.layer is Layer.INTEGRITY and d.side is not Side.BOTH):
-            return Verdict.DIVERGENT
-    return Verdict.EQUIVALENT
-
-
 _LAYER_RANK = {Layer.MEMBER: 0, Layer.INTEGRITY: 1, Layer.CONTAINER: 2}
 
 
-def _review_order(d: Divergence) -> tuple[bool, int, str]:
-    return (d.explained, _LAYER_RANK[d.layer], d.member or "")
+def _review_order(d: Divergence) -> tuple[bool, bool, int, str]:
+    # A file that runs by itself and differs is named before anything else.
+    runs = d.kind is DivergenceKind.RUNS_ON_ITS_OWN
+    return (d.explained, not runs, _LAYER_RANK[d.layer], d.member or "")
 
 
 _SHARED_OBJECT = re.compile(r"\.so(\.[0-9][0-9.]*)?$")
 MAX_NEEDED_BYTES = 512 * 1024 * 1024  # a shared object larger than this is not read for DT_NEEDED
+SPOOL_BYTES = 8 * 1024 * 1024  # kept in memory while reading one object's DT_NEEDED
 
 
 def _loaded_libraries(archive: WheelArchive, found: Sequence[Divergence]) -> frozenset[str]:
@@ -184,8 +186,14 @@ def _loaded_libraries(archive: WheelArchive, found: Sequence[Divergence]) -> fro
     for entry in archive.entries:
         if not _SHARED_OBJECT.search(entry.name) or entry.info.file_size > MAX_NEEDED_BYTES:
             continue
-        with archive.open_member(entry) as stream:
-            loaded.update(needed_of(stream.read(MAX_NEEDED_BYTES + 1)))
+        # Spooled, not read whole: past a few MiB the object goes to an unlinked temporary
+        # file, and only its headers and dynamic section are read back.
+        with (
+            archive.open_member(entry) as stream,
+            tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool,
+        ):
+            shutil.copyfileobj(stream, spool, CHUNK)
+            loaded.update(needed_of(spool))
     return frozenset(loaded)
 
 
@@ -211,17 +219,20 @@ def compare_wheels(
                     pool=pool,
                 )
                 pub = _inspect(hashed, Side.PUBLISHED, limits, pub_digest)
+                installed = compare_installed(hashed, None, ())
+                pub.findings.extend(installed.published_findings)
                 # The same bytes: the findings about one are the findings about both.
                 return Comparison(
                     published=pub.info,
                     rebuilt=WheelInfo(rebuilt.name, *reb_digest, pub.info.members),
-                    verdict=Verdict.REPRODUCIBLE,
+                    verdict=decide(pub.findings, identical_bytes=True),
                     divergences=tuple(
                         sorted(
                             (replace(f, side=Side.BOTH) for f in pub.findings), key=_review_order
                         )
                     ),
                     identical_members=pub.info.members,
+                    autorun=installed.autorun,
                 )
             with WheelArchive(rebuilt, limits) as reb_archive:
                 pub_hashed, reb_hashed = hash_wheels(
@@ -240,10 +251,16 @@ def compare_wheels(
                 )
                 members = compare_members(pub.hashed, reb.hashed, chosen, limits)
                 loaded = _loaded_libraries(pub_archive, members.divergences)
+                # What pip and installer put on disk, compared path by path (installed.py).
+                installed = compare_installed(
+                    pub.hashed, reb.hashed, [*container, *members.divergences]
+                )
     divergences = [
         *_merge_findings(pub.findings, reb.findings),
         *container,
         *members.divergences,
+        *_merge_findings(list(installed.published_findings), list(installed.rebuilt_findings)),
+        *installed.divergences,
     ]
     if not any(d.layer is not Layer.INTEGRITY or d.side is not Side.BOTH for d in divergences):
         # The files differ, yet no compared field does: say so rather than imply identity.
@@ -260,10 +277,11 @@ def compare_wheels(
     return Comparison(
         published=pub.info,
         rebuilt=reb.info,
-        verdict=_verdict(divergences),
+        verdict=decide(divergences),
         divergences=tuple(sorted(divergences, key=_review_order)),
         identical_members=members.identical,
         unanalysed=members.unanalysed,
+        autorun=installed.autorun,
     )
 
 

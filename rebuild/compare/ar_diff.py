@@ -28,8 +28,9 @@ from rebuild.compare.elf_diff import (
 )
 from rebuild.compare.elf_imports import classify_imports
 from rebuild.compare.elf_read import PARSE_ERRORS, ElfImage, Section, read_elf
-from rebuild.compare.elf_rules import ElfJudgement, judge, stated
+from rebuild.compare.elf_rules import ElfJudgement, judge
 from rebuild.errors import ArchiveError
+from rebuild.models import Origin, Outcome, Reason
 
 MiB = 1024 * 1024
 # Archives with more objects than this have only their differing objects read for the symbols
@@ -47,15 +48,15 @@ INDEX = "symbol-index"  # the archive's symbol index (member offsets follow from
 ORDER = "member-order"  # the same objects in another order
 UNACCOUNTED = "unaccounted"  # the bytes differ, yet in nothing compared
 
-_HEADERS_REASON = (
+_HEADERS_REASON = Reason(
     "ar-member-headers",
-    "ar records each member's mtime, uid, gid and mode unless run in deterministic mode (D) "
-    "[ar-member-headers]",
+    "ar records each member's mtime, uid, gid and mode unless run in deterministic mode (D)",
+    Origin.TOOLCHAIN,
 )
-_INDEX_REASON = (
+_INDEX_REASON = Reason(
     "ar-symbol-index",
     "the archive's symbol index lists member offsets, which follow from the members' sizes "
-    "and order [ar-symbol-index]",
+    "and order",
 )
 
 # Sections holding tables derived from the rest of the object: symbols, relocations, unwind
@@ -338,6 +339,7 @@ def _compare(
         data_sections=data_sections,
         aspects=frozenset(aspects),
         incomplete=tuple(incomplete),
+        producers=Pair(pub.producers, reb.producers),
     )
     return ObjectDiff(name, *sizes, diff, judge(diff), code, others, internal)
 
@@ -374,18 +376,26 @@ class ArchiveDiff:
             left.add(UNACCOUNTED)
         return frozenset(left)
 
-    def reasons(self) -> tuple[tuple[str, str], ...]:
-        """(rule id, reason) of the rules that explain what differs, each reason once, in the
-        order first met."""
-        found: dict[tuple[str, str], None] = {}
+    def reasons(self) -> tuple[Reason, ...]:
+        """The rules that explain what differs, each once, in the order first met."""
+        found: dict[Reason, None] = {}
         if self.headers:
             found[_HEADERS_REASON] = None
         if self.index_differs:
             found[_INDEX_REASON] = None
         for obj in self.objects:
-            for rule in obj.judgement.rules:
-                found[(rule.id, stated(rule, obj.diff))] = None
+            for reason in obj.judgement.reasons:
+                found[reason] = None
         return tuple(found)
+
+    @property
+    def outcome(self) -> Outcome:
+        """Unexplained if anything is; attributed if any object is; else verified."""
+        if self.unexplained:
+            return Outcome.UNEXPLAINED
+        if any(o.judgement.outcome is Outcome.ATTRIBUTED for o in self.objects):
+            return Outcome.ATTRIBUTED
+        return Outcome.VERIFIED
 
 
 def _header_change(a: ArMember, b: ArMember) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import struct
 from collections.abc import Callable
 
 import capstone
@@ -48,6 +49,9 @@ class Symboliser:
         self._starts = [value for value, _, _ in named]
         self._named = named
         self._plt = self._plt_entries()
+        # Switch jump tables met while naming code: address -> length in bytes. Their bytes
+        # are compared through the code that uses them (by where their entries land).
+        self.tables: dict[int, int] = {}
 
     def _plt_entries(self) -> dict[int, str]:
         entries: dict[int, str] = {}
@@ -91,7 +95,36 @@ class Symboliser:
         section = self.image.section_at(addr)
         if section is None:
             return "?"
+        if within is not None:
+            table = _jump_table(self.image, addr, within)
+            if table is not None:
+                self.tables[addr] = 4 * (table.count(",") + 1)
+                return table
         return _by_content(self.image, section, addr)
+
+
+_MAX_TABLE = 4096  # entries of one switch's jump table followed
+
+
+def _jump_table(image: ElfImage, addr: int, within: tuple[int, int]) -> str | None:
+    """A switch's jump table at ``addr``, named by where its entries land in the function.
+
+    GCC writes such a table as 32-bit offsets from the table's own address to the case labels,
+    so its bytes change whenever the code moves against the data: it is named by the labels'
+    offsets within the function instead, which only the code itself decides.
+    """
+    start, size = within
+    data = image.bytes_at(addr, _MAX_TABLE * 4)
+    landings = []
+    for (entry,) in struct.iter_unpack("<i", data[: len(data) // 4 * 4]):
+        target = addr + entry
+        if not start <= target < start + size:
+            break
+        landings.append(target - start)
+    if len(landings) < 2:
+        return None
+    shown = ",".join(f"{x:#x}" for x in landings)
+    return f"jump-table[{shown}]"
 
 
 def _by_content(image: ElfImage, section: Section, addr: int) -> str:

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import bisect
 import enum
+import itertools
 import re
 import time
 from collections import Counter
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
 
 from rebuild.compare.elf_code import NORMALISED, Symboliser, normalise
 from rebuild.compare.elf_imports import ImportChange, classify_imports
+from rebuild.compare.elf_invariants import InvariantFinding, invariant_findings
 from rebuild.compare.elf_read import ElfImage, Section, Symbol
+from rebuild.compare.elf_segments import hidden_load
 
 
 class ElfAspect(enum.Enum):
@@ -50,6 +53,11 @@ class ElfAspect(enum.Enum):
     DEBUG = "debug"  # debug sections
     LAYOUT = "layout"  # tables of addresses that follow from the rest (.dynamic, .eh_frame...)
     INCOMPLETE = "incomplete"  # part of the comparison could not be done
+    UNLOADED = "unloaded-sections"  # sections without SHF_ALLOC (not .comment): not loaded
+    # The toolchain-invariant checks found something only the published object has.
+    INVARIANTS = "invariants"
+    # Loaded bytes that no allocated section describes, or sections that lie about being loaded.
+    HIDDEN = "hidden-load"
 
 
 # Sections that hold addresses, offsets or tables derived from the rest of the object.
@@ -59,6 +67,8 @@ _LAYOUT = re.compile(
     r"\.gcc_except_table|\.symtab_shndx)$"
 )
 _TOOLCHAIN_SECTIONS = frozenset({".comment", ".gnu.build.attributes", ".note.gnu.gold-version"})
+# Unloaded tables the comparison itself reads (symbols, names, relocations): judged as layout.
+_TABLES = re.compile(r"^(\.symtab|\.strtab|\.shstrtab|\.symtab_shndx|\.rela?\..*)$")
 # Linkers define these in every shared object; older ones exported _init and _fini.
 LINKER_SYMBOLS = frozenset(
     {"_init", "_fini", "_edata", "_end", "__bss_start", "_DYNAMIC", "_GLOBAL_OFFSET_TABLE_"}
@@ -70,6 +80,39 @@ LIBC_MERGED = frozenset(
     {"libpthread.so.0", "libdl.so.2", "librt.so.1", "libutil.so.1", "libanl.so.1", "libc.so.6"}
 )
 DEFAULT_BUDGET_S = 120.0
+# The C runtime's start-up and tear-down stubs (crti.o, crtbegin.o): linked into every object,
+# they differ between C runtimes, not between builds of the same source.
+CRT_STUBS = frozenset(
+    {
+        "_init",
+        "_fini",
+        "__do_global_dtors_aux",
+        "frame_dummy",
+        "register_tm_clones",
+        "deregister_tm_clones",
+        "(code in .init outside any function symbol)",
+        "(code in .fini outside any function symbol)",
+    }
+)
+# What those stubs may call, jump to or address: each other, the C runtime's own hooks and
+# its own data. A register operand is allowed, since what it is loaded from is named here.
+CRT_CALLS = CRT_STUBS | frozenset(
+    {
+        "__cxa_finalize@plt",
+        "__cxa_finalize@got",
+        "__gmon_start__@plt",
+        "__gmon_start__@got",
+        "_ITM_deregisterTMCloneTable@got",
+        "_ITM_registerTMCloneTable@got",
+        "completed.0",
+        "completed.1",
+        "__TMC_END__",
+        "__dso_handle",
+        "&__dso_handle@got",
+        "rax",
+        "rdx",
+    }
+)
 # The assembler's input when gcc compiles through a temporary file: random per build.
 _TEMP_OBJECT = re.compile(r"^(?:/tmp/)?cc[A-Za-z0-9]{6}\.o$")
 # A library's name up to its version or vendor suffix: lib<stem>[-_.]...
@@ -101,6 +144,12 @@ class FunctionChange:
     rebuilt: int
     published_instructions: int
     rebuilt_instructions: int
+    # What the published version calls, jumps to or addresses outside itself, named; its
+    # syscalls.
+    targets: frozenset[str] = frozenset()
+    syscalls: int = 0
+    # PLT stubs whose every published instruction is what a linker writes there.
+    plt_shaped: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,6 +198,11 @@ class ElfDiff:
     incomplete: tuple[str, ...]  # what could not be compared (marks the diff INCOMPLETE)
     notes: tuple[str, ...] = ()  # limits of the comparison worth knowing
     strong_exports: tuple[str, ...] = ()  # the exports on one side only behind EXPORTS
+    producers: Pair = Pair((), ())  # DWARF DW_AT_producer strings (compiler and options)
+    # Code was compared function by function (shared objects), so functions_changed is all of
+    # it; False for objects whose code is compared section by section.
+    code_by_function: bool = False
+    findings: tuple[InvariantFinding, ...] = ()  # the toolchain-invariant checks' findings
 
 
 def _functions(image: ElfImage) -> dict[str, Symbol]:
@@ -178,7 +232,11 @@ def _sections(published: ElfImage, rebuilt: ElfImage) -> tuple[SectionChange, ..
     return tuple(changes)
 
 
-def _masked(image: ElfImage, section: Section, offsets: list[int]) -> bytes:
+def _masked(
+    image: ElfImage, section: Section, offsets: list[int], tables: dict[int, int] | None = None
+) -> bytes:
+    """The section's bytes with relocated words zeroed (their targets are compared on their
+    own) and switch jump tables zeroed (compared through the code that jumps through them)."""
     data = bytearray(image.section_bytes(section))
     width = image.bits // 8
     start = bisect.bisect_left(offsets, section.addr)
@@ -186,7 +244,37 @@ def _masked(image: ElfImage, section: Section, offsets: list[int]) -> bytes:
     for offset in offsets[start:end]:
         at = offset - section.addr
         data[at : at + width] = bytes(len(data[at : at + width]))
+    for addr, length in (tables or {}).items():
+        if section.addr <= addr < section.addr + section.size:
+            at = addr - section.addr
+            data[at : at + length] = bytes(len(data[at : at + length]))
     return bytes(data)
+
+
+_NONZERO_RUN = re.compile(rb"[^\x00]+")
+
+
+def _placed(
+    image: ElfImage, section: Section, masked: bytes
+) -> tuple[dict[str, bytes], tuple[bytes, ...]]:
+    """The section's sized data objects by name, and the runs of other non-zero bytes in order.
+
+    Two sections holding the same objects and the same other bytes differ only in where a
+    linker placed them (alignment, a C runtime's object before them), which the address tables
+    follow.
+    """
+    objects: dict[str, bytes] = {}
+    covered = bytearray(len(masked))
+    end = section.addr + section.size
+    for symbol in image.symbols:
+        if not (symbol.defined and symbol.size and symbol.kind == "STT_OBJECT" and symbol.name):
+            continue
+        if section.addr <= symbol.value and symbol.value + symbol.size <= end:
+            at = symbol.value - section.addr
+            objects[symbol.name] = masked[at : at + symbol.size]
+            covered[at : at + symbol.size] = b"\x01" * symbol.size
+    rest = bytes(b if not c else 0 for b, c in zip(masked, covered, strict=True))
+    return objects, tuple(m.group() for m in _NONZERO_RUN.finditer(rest))
 
 
 def _is_data(section: Section) -> bool:
@@ -200,7 +288,10 @@ def _is_data(section: Section) -> bool:
     )
 
 
-def _data_sections(published: ElfImage, rebuilt: ElfImage) -> tuple[str, ...]:
+def _data_sections(
+    published: ElfImage, rebuilt: ElfImage, names: tuple[Symboliser, Symboliser]
+) -> tuple[str, ...]:
+    """The data sections whose content differs, masked (see _masked), object by object."""
     pub_offsets = sorted(published.relocated)
     reb_offsets = sorted(rebuilt.relocated)
     after = {s.name: s for s in rebuilt.sections}
@@ -209,7 +300,9 @@ def _data_sections(published: ElfImage, rebuilt: ElfImage) -> tuple[str, ...]:
         other = after.get(section.name)
         if other is None or not _is_data(section) or section.sha256 == other.sha256:
             continue
-        if _masked(published, section, pub_offsets) != _masked(rebuilt, other, reb_offsets):
+        old = _masked(published, section, pub_offsets, names[0].tables)
+        new = _masked(rebuilt, other, reb_offsets, names[1].tables)
+        if old != new and _placed(published, section, old) != _placed(rebuilt, other, new):
             changed.append(section.name)
     return tuple(changed)
 
@@ -329,52 +422,192 @@ def _locals(image: ElfImage) -> tuple[str, ...]:
 
 
 def _unnamed_code(image: ElfImage, functions: dict[str, Symbol]) -> dict[str, tuple[int, bytes]]:
-    """Per executable section, the bytes no function symbol covers (crt code, stripped code)."""
+    """The code no sized function symbol covers (C runtime stubs, stripped code), by name.
+
+    Each run between sized functions is cut where a symbol without a size starts (the C
+    runtime's ``_init``, ``deregister_tm_clones``…, which their assembler gives no size) and is
+    named after it; a run that starts at no symbol is "(code in SECTION outside any function
+    symbol)", numbered after the first. Each keeps its own address, so that its RIP-relative
+    operands are named right.
+    """
     runs: dict[str, tuple[int, bytes]] = {}
     spans = sorted((f.value, f.value + f.size) for f in functions.values())
+    unsized = sorted(
+        {
+            (s.value, s.name)
+            for s in image.symbols
+            if s.defined and s.kind == "STT_FUNC" and not s.size and s.name and s.value
+        }
+    )
     for section in image.sections:
-        if not (section.executable and section.allocated) or section.name.startswith(".plt"):
+        if not (section.executable and section.allocated) or section.name in _PLT_SECTIONS:
             continue
-        data = image.section_bytes(section)
-        pieces = []
+        end_of_section = section.addr + section.size
+        gaps: list[tuple[int, int]] = []
         cursor = section.addr
         for start, end in spans:
-            if end <= section.addr or start >= section.addr + section.size:
+            if end <= section.addr or start >= end_of_section:
                 continue
             if start > cursor:
-                pieces.append(data[cursor - section.addr : start - section.addr])
+                gaps.append((cursor, start))
             cursor = max(cursor, end)
-        pieces.append(data[cursor - section.addr :])
-        runs[section.name] = (section.addr, b"".join(pieces))
+        if cursor < end_of_section:
+            gaps.append((cursor, end_of_section))
+        names = dict(unsized)
+        for low, high in gaps:
+            cuts = sorted({low, *(v for v, _ in unsized if low < v < high), high})
+            for start, stop in itertools.pairwise(cuts):
+                name = names.get(start, f"(code in {section.name} outside any function symbol)")
+                # A name met again (two symbols alike, or several anonymous runs) is numbered:
+                # no run may hide behind another's name.
+                key, count = name, 1
+                while key in runs:
+                    count += 1
+                    key = f"{name}#{count}"
+                runs[key] = (start, image.bytes_at(start, stop - start))
     return runs
 
 
 def _section_aspect(change: SectionChange, section: Section | None) -> ElfAspect:
-    """Which aspect a differing section belongs to (its content is judged elsewhere)."""
+    """Which aspect a differing section belongs to (its content is judged elsewhere).
+
+    ``section`` is the published one, or the rebuilt one for a section only rebuilt.
+    """
     name = change.name
-    if section is None or change.rebuilt is None:
+    if section is None:
         return ElfAspect.SECTIONS
     if name.startswith((".debug", ".zdebug")):
         return ElfAspect.DEBUG
-    if name == ".note.gnu.build-id":
-        return ElfAspect.BUILD_ID
     if name in _TOOLCHAIN_SECTIONS:
         return ElfAspect.TOOLCHAIN
+    if not section.allocated and not _TABLES.match(name):
+        # Whether it is really outside every loaded segment is checked on its own (HIDDEN).
+        return ElfAspect.UNLOADED
+    if change.published is None or change.rebuilt is None:
+        return ElfAspect.SECTIONS
+    if name == ".note.gnu.build-id":
+        return ElfAspect.BUILD_ID
     if _LAYOUT.match(name) or section.executable:
         # Code is judged function by function; these hold addresses that follow the code.
         return ElfAspect.LAYOUT
-    if _is_data(section) and change.published == change.rebuilt:
-        # Its masked content was compared: a real difference is in data_sections already.
+    if _is_data(section):
+        # Its content was compared object by object: a real difference is in data_sections.
         return ElfAspect.LAYOUT
     return ElfAspect.DATA
+
+
+def _carries_nothing(image: ElfImage, names: Symboliser, section: Section) -> bool:
+    """A section on one side only that holds nothing but what the rest accounts for.
+
+    Data that is only relocated words (a C runtime's ``__dso_handle``; their targets are
+    compared on their own) with no sized object in it, or PLT stubs shaped as a linker writes
+    them and jumping through the object's own GOT slots.
+    """
+    if not section.allocated or section.kind == "SHT_NOBITS":
+        return False
+    if section.name in _PLT_SECTIONS:
+        code = normalise(image.section_bytes(section), section.addr, names, skip_padding=True)
+        return code is not None and _plt_shaped(
+            code, frozenset(f"{n}@got" for n in image.got.values()) | CRT_CALLS
+        )
+    if not _is_data(section):
+        return False
+    masked = _masked(image, section, sorted(image.relocated))
+    objects, rest = _placed(image, section, masked)
+    return not objects and not rest
 
 
 def _pair(published: tuple[str, ...], rebuilt: tuple[str, ...]) -> Pair:
     return Pair(tuple(published), tuple(rebuilt))
 
 
+_SYSCALL = re.compile(r"^(syscall|sysenter|int 0x80)\b")
+_PLT_SECTIONS = (".plt", ".plt.sec", ".plt.got")
+# What a linker writes into a PLT: jumps through GOT slots, pushes of slot indices, the jump
+# to the PLT's head, CET landing pads, and padding.
+_PLT_INSTRUCTION = re.compile(
+    r"^(endbr64 |nop.*|xchg ax, ax|"
+    r"(bnd )?jmp (qword ptr )?\[([^\]]+@got|\.got(\.plt)?[+:][^\]]*\]?)\]|"
+    r"push (0x[0-9a-f]+|\d+|qword ptr \[\.got(\.plt)?[+:][^\]]*\]?\])|"
+    r"(bnd )?jmp (\.plt(\.sec)?[+:].*|\.\+0x[0-9a-f]+))$"
+)
+
+
+_MEMORY = re.compile(r"\[([^\[\]]*(?:\[[^\]]*\][^\[\]]*)?)\]")
+# An address made of registers and numbers only: it names nothing.
+_REGISTERS = re.compile(r"^[a-z][a-z0-9]*(?:\s*[-+*]\s*(?:0x[0-9a-f]+|\d+|[a-z][a-z0-9]*))*$")
+
+
+def _targets(instructions: tuple[str, ...]) -> frozenset[str]:
+    """What the instructions call, jump to or address outside their own function, by name."""
+    found: set[str] = set()
+    for instruction in instructions:
+        mnemonic, _, operand = instruction.partition(" ")
+        if mnemonic == "bnd":
+            mnemonic, _, operand = operand.partition(" ")
+        found.update(m for m in _MEMORY.findall(operand) if not _REGISTERS.match(m))
+        if mnemonic.startswith(("call", "j")) and "[" not in operand and operand[:2] != ".+":
+            found.add(operand)
+    return frozenset(found)
+
+
+def _syscalls(instructions: tuple[str, ...]) -> int:
+    return sum(1 for i in instructions if _SYSCALL.match(i))
+
+
+def _plt_shaped(published: tuple[str, ...], slots: frozenset[str]) -> bool:
+    """Every published instruction is a PLT's, jumping through no GOT slot but ``slots``."""
+    return (
+        all(_PLT_INSTRUCTION.match(i) for i in published)
+        and {t for t in _targets(published) if t.endswith("@got")} <= slots
+    )
+
+
+def _change(
+    name: str, sizes: tuple[int, int], old: tuple[str, ...] | None, new: tuple[str, ...] | None
+) -> FunctionChange:
+    return FunctionChange(
+        name,
+        *sizes,
+        len(old) if old is not None else 0,
+        len(new) if new is not None else 0,
+        targets=_targets(old or ()),
+        syscalls=_syscalls(old or ()),
+    )
+
+
+def _plt_changes(
+    published: ElfImage, rebuilt: ElfImage, names: tuple[Symboliser, Symboliser]
+) -> list[FunctionChange]:
+    """The PLT sections both objects have, compared as code and checked for their shape."""
+    after = {s.name: s for s in rebuilt.sections}
+    # The slots the rebuild's PLTs jump through, and the C runtime's own imports.
+    slots = CRT_CALLS | {
+        t
+        for s in rebuilt.sections
+        if s.name in _PLT_SECTIONS
+        for t in _targets(normalise(rebuilt.section_bytes(s), s.addr, names[1]) or ())
+    }
+    changes = []
+    for section in published.sections:
+        other = after.get(section.name)
+        if section.name not in _PLT_SECTIONS or other is None:
+            continue
+        old = normalise(published.section_bytes(section), section.addr, names[0], skip_padding=True)
+        new = normalise(rebuilt.section_bytes(other), other.addr, names[1], skip_padding=True)
+        if old == new:
+            continue
+        change = _change(f"(PLT stubs in {section.name})", (section.size, other.size), old, new)
+        changes.append(replace(change, plt_shaped=_plt_shaped(old or (), slots)))
+    return changes
+
+
 def _code(
-    published: ElfImage, rebuilt: ElfImage, budget_s: float, incomplete: list[str]
+    published: ElfImage,
+    rebuilt: ElfImage,
+    names: tuple[Symboliser, Symboliser],
+    budget_s: float,
+    incomplete: list[str],
 ) -> tuple[int, int, int, list[FunctionChange], Pair]:
     before, after = _functions(published), _functions(rebuilt)
     deadline_at = time.monotonic() + budget_s
@@ -388,7 +621,7 @@ def _code(
             f"code of {published.machine} objects is compared byte for byte: a moved function "
             "counts as changed"
         )
-    names_pub, names_reb = Symboliser(published), Symboliser(rebuilt)
+    names_pub, names_reb = names
     identical = moved = compared = 0
     changed: list[FunctionChange] = []
     pub_code = {k: published.bytes_at(f.value, f.size) for k, f in before.items()}
@@ -417,17 +650,22 @@ def _code(
             if old == new:
                 moved += 1
                 continue
-        changed.append(
-            FunctionChange(
-                key,
-                a.size,
-                b.size,
-                len(old) if old is not None else 0,
-                len(new) if new is not None else 0,
-            )
-        )
+        if old is None:
+            # Not decoded (another architecture): what it calls cannot be named.
+            old = normalise(pub_code[key], a.value, names_pub) if normalising else None
+        changed.append(_change(key, (a.size, b.size), old, new))
     if normalising and not deadline():
+        changed += _plt_changes(published, rebuilt, (names_pub, names_reb))
         runs_pub, runs_reb = _unnamed_code(published, before), _unnamed_code(rebuilt, after)
+        for name in sorted(set(runs_pub) ^ set(runs_reb)):
+            # Code under a symbol only one side has: it must differ as a whole.
+            side = runs_pub.get(name) or runs_reb[name]
+            code = normalise(side[1], side[0], names_pub if name in runs_pub else names_reb)
+            if code:
+                compared += 1
+                sizes = (len(runs_pub[name][1]), 0) if name in runs_pub else (0, len(side[1]))
+                kept = code if name in runs_pub else ()
+                changed.append(_change(name, sizes, kept, () if name in runs_pub else code))
         for name in sorted(set(runs_pub) & set(runs_reb)):
             (pa, pb), (ra, rb) = runs_pub[name], runs_reb[name]
             old = normalise(pb, pa, names_pub, skip_padding=True)
@@ -438,17 +676,18 @@ def _code(
             if old == new:
                 moved += 1
             else:
-                changed.append(
-                    FunctionChange(
-                        f"(code in {name} outside any function symbol)",
-                        len(pb),
-                        len(rb),
-                        len(old or ()),
-                        len(new or ()),
-                    )
-                )
+                changed.append(_change(name, (len(pb), len(rb)), old, new))
     only = _pair(tuple(sorted(set(before) - set(after))), tuple(sorted(set(after) - set(before))))
     return compared, identical, moved, changed, only
+
+
+def _deadline_in(seconds: float) -> Callable[[], bool]:
+    at = time.monotonic() + seconds
+
+    def deadline() -> bool:
+        return time.monotonic() > at
+
+    return deadline
 
 
 def diff_elf(
@@ -474,7 +713,10 @@ def diff_elf(
                 "one by one"
             )
     sections = _sections(published, rebuilt)
-    compared, identical, moved, changed, only = _code(published, rebuilt, budget_s, incomplete)
+    names = (Symboliser(published), Symboliser(rebuilt))
+    compared, identical, moved, changed, only = _code(
+        published, rebuilt, names, budget_s, incomplete
+    )
     exports = _pair(_exports(published), _exports(rebuilt))
     imports = _pair(_imports(published), _imports(rebuilt))
     needed = _pair(published.needed, rebuilt.needed)
@@ -492,7 +734,7 @@ def diff_elf(
     paths = _pair(tuple(sorted(published.paths)), tuple(sorted(rebuilt.paths)))
     comp_dirs = _pair(published.comp_dirs, rebuilt.comp_dirs)
     files = _pair(file_symbols(published), file_symbols(rebuilt))
-    data = _data_sections(published, rebuilt)
+    data = _data_sections(published, rebuilt, names)
     import_change = classify_imports(imports.published, imports.rebuilt)
 
     aspects: set[ElfAspect] = set()
@@ -536,9 +778,29 @@ def diff_elf(
         aspects.add(ElfAspect.BUILD_ID)
     if paths.differs or comp_dirs.differs:
         aspects.add(ElfAspect.PATHS)
-    by_name = {s.name: s for s in published.sections}
+    by_name = {s.name: s for s in rebuilt.sections} | {s.name: s for s in published.sections}
     for change in sections:
-        aspects.add(_section_aspect(change, by_name[change.name] if change.published else None))
+        aspect = _section_aspect(change, by_name.get(change.name))
+        owner, named = (published, names[0]) if change.rebuilt is None else (rebuilt, names[1])
+        if aspect is ElfAspect.SECTIONS and _carries_nothing(owner, named, by_name[change.name]):
+            # A section only one linker or C runtime makes, holding nothing of its own.
+            aspect = ElfAspect.LAYOUT
+        aspects.add(aspect)
+    producers = _pair(published.producers, rebuilt.producers)
+    # Imports paired under another symbol suffix (elf-symbol-suffix) are one function to the
+    # call check too.
+    aliases = {p.split("@", 1)[0]: r.split("@", 1)[0] for p, r in import_change.suffixed}
+    findings = invariant_findings(
+        published, rebuilt, deadline=_deadline_in(budget_s), aliases=aliases
+    )
+    if findings:
+        aspects.add(ElfAspect.INVARIANTS)
+    hidden = hidden_load(published)
+    if hidden:
+        aspects.add(ElfAspect.HIDDEN)
+        incomplete_notes = [f"published: {h}" for h in hidden]
+    else:
+        incomplete_notes = []
     if incomplete:
         aspects.add(ElfAspect.INCOMPLETE)
     return ElfDiff(
@@ -564,6 +826,9 @@ def diff_elf(
         data_sections=data,
         aspects=frozenset(aspects),
         incomplete=tuple(incomplete),
-        notes=tuple(notes),
+        notes=(*notes, *incomplete_notes),
         strong_exports=tuple(strong),
+        producers=producers,
+        findings=findings,
+        code_by_function=True,
     )

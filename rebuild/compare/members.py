@@ -229,6 +229,19 @@ def _analyse(analyser: MemberAnalyser, pair: MemberPair) -> tuple[list[Divergenc
         ], False
 
 
+def _too_large(label: str, published: MemberBlob, rebuilt: MemberBlob, limit: int) -> Divergence:
+    """A differing member over the analysis limit: its streamed hashes and sizes, unexplained."""
+    return Divergence(
+        kind=DivergenceKind.CONTENT,
+        summary=f"content differs; {max(published.size, rebuilt.size):,} bytes is over the "
+        f"{limit:,}-byte analysis limit, so only the hashes were compared (not analysed)",
+        member=label,
+        published=published.describe(),
+        rebuilt=rebuilt.describe(),
+        analyser=FALLBACK.name,
+    )
+
+
 def compare_members(
     pub: HashedWheel,
     reb: HashedWheel,
@@ -251,6 +264,11 @@ def compare_members(
             identical += 1
             continue
         published, rebuilt = _blob(pub, entry), _blob(reb, other)
+        largest = max(published.size, rebuilt.size)
+        if largest > limits.max_analysed_bytes:
+            found.append(_too_large(entry.label, published, rebuilt, limits.max_analysed_bytes))
+            unanalysed.append(f"{entry.label} (too large)")
+            continue
         kind = classify(entry.name, published, rebuilt, limits.max_text_bytes)
         pair = MemberPair(
             entry.label,

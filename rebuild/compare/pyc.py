@@ -158,7 +158,7 @@ for which, soft, hard in ((resource.RLIMIT_AS, mem, mem), (resource.RLIMIT_CPU, 
     if ceiling != resource.RLIM_INFINITY:
         soft, hard = min(soft, ceiling), min(hard, ceiling)
     resource.setrlimit(which, (soft, hard))
-import hashlib, io, json, marshal
+import hashlib, io, json, marshal, struct
 sys.setrecursionlimit(20000)
 CodeType = type(compile("", "", "exec"))
 FIELDS = ("co_argcount", "co_posonlyargcount", "co_kwonlyargcount", "co_nlocals",
@@ -175,6 +175,11 @@ def short(obj):
         return repr(obj[:40]) + ("..." if len(obj) > 40 else "")
     if kind is int:
         return repr(obj) if obj.bit_length() <= 128 else "<int of %d bits>" % obj.bit_length()
+    if kind is float and obj != obj:
+        # Every NaN prints "nan"; its sign bit and payload are shown by its bytes.
+        return "nan(0x%s)" % struct.pack("<d", obj).hex()
+    if kind is complex and (obj.real != obj.real or obj.imag != obj.imag):
+        return "complex(%s, %s)" % (short(obj.real), short(obj.imag))
     if kind in (float, complex, bool) or obj is None or obj is Ellipsis:
         return repr(obj)
     if kind is CodeType:
@@ -220,9 +225,10 @@ class Walk:
         elif kind is int:
             h.update(b"int:" + hex(obj).encode())
         elif kind is float:
-            h.update(b"float:" + obj.hex().encode())
+            # By its bytes: float.hex() says "nan" whatever the NaN's sign bit and payload.
+            h.update(b"float:" + struct.pack("<d", obj))
         elif kind is complex:
-            h.update(b"complex:" + obj.real.hex().encode() + b"," + obj.imag.hex().encode())
+            h.update(b"complex:" + struct.pack("<dd", obj.real, obj.imag))
         elif kind is bool or obj is None or obj is Ellipsis:
             h.update(b"const:" + repr(obj).encode())
         else:

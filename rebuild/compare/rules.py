@@ -13,7 +13,19 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
-from rebuild.models import Comparison, Divergence, DivergenceKind, ExpectedDivergence, Side
+from rebuild.models import (
+    Comparison,
+    Divergence,
+    DivergenceKind,
+    ExpectedDivergence,
+    Layer,
+    Origin,
+    Outcome,
+    Reason,
+    Side,
+    Verdict,
+)
+from rebuild.verdict import decide
 
 # Member-layer kinds that are a member's own divergence (not a consequence recorded elsewhere).
 _OWN = frozenset(
@@ -24,10 +36,8 @@ _OWN = frozenset(
         DivergenceKind.ONLY_REBUILT,
     }
 )
-_OCTAL = re.compile(r"^0o[0-7]+$")
 # "bdist_wheel (0.36.2)", "hatchling 1.21.0", "maturin (1.4.0)"
 _GENERATOR = re.compile(r"^(?P<backend>[A-Za-z0-9._-]+)\s+\(?(?P<version>[^()\s]+)\)?$")
-_EXECUTABLE = 0o111
 
 
 @dataclass(frozen=True)
@@ -73,34 +83,18 @@ class Rule:
         )
 
 
-def _mode(value: str | None) -> int | None:
-    if value == "none":
-        return 0
-    return int(value, 8) if value is not None and _OCTAL.match(value) else None
-
-
-def _same_executable_bit(d: Divergence, _: RuleContext) -> bool:
-    # Installers make a file executable when any x bit is set, so only that bit installs.
-    old, new = _mode(d.published), _mode(d.rebuilt)
-    return (
-        old is not None and new is not None and bool(old & _EXECUTABLE) == bool(new & _EXECUTABLE)
-    )
-
-
-def _regular_or_untyped(d: Divergence, _: RuleContext) -> bool:
-    # Installers read only the executable bits of the mode; "no file type" installs as a file.
-    plain = {"regular file", "no file type"}
-    return d.summary.startswith("file type") and {d.published, d.rebuilt} <= plain
+def _values(d: Divergence, sign: str) -> list[str]:
+    return [line[1:] for line in d.changed_lines or () if line[:1] == sign]
 
 
 def _backend_version_only(d: Divergence, _: RuleContext) -> bool:
-    if not (d.member or "").endswith(".dist-info/WHEEL") or not d.summary.startswith(
-        "WHEEL field Generator "
-    ):
+    if not (d.member or "").endswith(".dist-info/WHEEL") or d.field != "Generator":
         return False
-    old = _GENERATOR.match(d.published or "")
-    new = _GENERATOR.match(d.rebuilt or "")
-    return old is not None and new is not None and old["backend"] == new["backend"]
+    old, new = _values(d, "-"), _values(d, "+")
+    if len(old) != 1 or len(new) != 1:
+        return False
+    before, after = _GENERATOR.match(old[0]), _GENERATOR.match(new[0])
+    return before is not None and after is not None and before["backend"] == after["backend"]
 
 
 def _follows_member(d: Divergence, context: RuleContext) -> bool:
@@ -113,11 +107,10 @@ _REPAIRED_PLATFORM = ("manylinux", "musllinux")
 
 def _unrepaired_tags(d: Divergence) -> bool:
     """A WHEEL ``Tag`` divergence: manylinux/musllinux published, only ``linux_*`` rebuilt."""
-    if not (d.member or "").endswith(".dist-info/WHEEL") or not d.summary.startswith("WHEEL Tag"):
+    if not (d.member or "").endswith(".dist-info/WHEEL") or d.field != "Tag":
         return False
-    lines = d.detail.splitlines()
-    removed = [line[2:].rsplit("-", 1) for line in lines if line.startswith("- ")]
-    added = [line[2:].rsplit("-", 1) for line in lines if line.startswith("+ ")]
+    removed = [tag.rsplit("-", 1) for tag in _values(d, "-")]
+    added = [tag.rsplit("-", 1) for tag in _values(d, "+")]
     return (
         bool(removed and added)
         and all(len(t) == 2 and t[1].startswith(_REPAIRED_PLATFORM) for t in removed)
@@ -178,18 +171,26 @@ _NOT_REPAIRED = (
     "the rebuild could not be (the build's repair outcome says why)"
 )
 
+
+def _on_both_sides(d: Divergence, _: RuleContext) -> bool:
+    return d.side is Side.BOTH
+
+
+_INTEGRITY = frozenset(kind for kind in DivergenceKind if kind.layer is Layer.INTEGRITY)
+
 RULES: tuple[Rule, ...] = (
     Rule(
-        "container-file-type",
-        frozenset({DivergenceKind.PERMISSIONS}),
-        CONTAINER_ONLY + " (installers treat an entry without a file type as a regular file)",
-        _regular_or_untyped,
+        "reproduced",
+        _INTEGRITY,
+        "the rebuild from the source has the same finding, identically: the source builds it so",
+        _on_both_sides,
     ),
     Rule(
         "container-permissions",
         frozenset({DivergenceKind.PERMISSIONS}),
-        CONTAINER_ONLY + " (the executable bit agrees)",
-        _same_executable_bit,
+        # Mode rows are split by the installed mode when they are found (ziplayer): a row of
+        # this kind never changes whether an installed file is executable.
+        CONTAINER_ONLY + " (pip and installer make each of these files executable alike)",
     ),
     Rule(
         "container-attributes",
@@ -258,64 +259,80 @@ def explain(
     *,
     loaded: frozenset[str] = frozenset(),
 ) -> list[Divergence]:
-    """The divergences, each with the first matching rule's reason (if it had none).
+    """The divergences, each unexplained one with the first matching rule's reason.
 
     ``loaded``: the libraries the published wheel's shared objects need (see RuleContext).
     """
     context = RuleContext.of(divergences, loaded)
     explained: list[Divergence] = []
     for divergence in divergences:
-        if divergence.explanation is None:
+        if divergence.outcome is Outcome.UNEXPLAINED and not divergence.reasons:
             rule = next((r for r in rules if r.matches(divergence, context)), None)
             if rule is not None:
-                divergence = replace(
-                    divergence,
-                    explanation=rule.reason.format(member=divergence.member),
-                    rules=(rule.id,),
+                divergence = divergence.explained_by(
+                    Reason(rule.id, rule.reason.format(member=divergence.member))
                 )
         explained.append(divergence)
     return explained
 
 
-def _changed_lines(d: Divergence) -> list[str] | None:
-    """The added and removed lines of a text divergence's diff; None when it is not all there."""
-    if d.analyser != "text" or not d.detail:
-        return None
-    lines = d.detail.splitlines()
-    if any(line.startswith("… ") and line.endswith(" more lines") for line in lines):
-        return None  # the diff was cut short: lines not shown cannot be vouched for
-    return [line for line in lines if line[:1] in "+-" and not line.startswith(("+++ ", "--- "))]
+# Analysers of compiled members: a recipe finishing one whose code and data matched leaves it
+# verified.
+_COMPILED = frozenset({"elf", "static-library"})
+# Aspects that mean code or data were not verified: a recipe covering one explains, no more.
+_UNVERIFIED = frozenset({"code", "data", "invariants", "hidden-load", "incomplete"})
 
 
-def _expected_reasons(d: Divergence, expected: Sequence[ExpectedDivergence]) -> list[str] | None:
-    """The expectations that together explain ``d`` (member glob AND kind), or None.
-
-    One expectation without ``aspects`` or ``lines`` explains the divergence alone. Otherwise
-    the divergence's ELF aspects must all be among those the matching expectations list, or every
-    changed line of its text diff must match one of their ``lines`` expressions.
-    """
-    matching = [
+def _matching(d: Divergence, expected: Sequence[ExpectedDivergence]) -> list[ExpectedDivergence]:
+    """The expectations whose kind is ``d``'s and whose glob matches every member it covers."""
+    if not d.kind.recipe_may_expect:
+        return []
+    members = d.members
+    return [
         e
         for e in expected
-        if e.kind is d.kind and d.member is not None and fnmatch.fnmatchcase(d.member, e.member)
+        if e.kind is d.kind and members and all(fnmatch.fnmatchcase(m, e.member) for m in members)
     ]
-    whole = [e for e in matching if not e.aspects and not e.lines]
-    if whole:
-        return [_reason(whole[0])]
-    by_aspect = [e for e in matching if set(e.aspects) & set(d.aspects) and _symbols_match(e, d)]
-    if d.aspects and set(d.aspects) <= {a for e in by_aspect for a in e.aspects}:
-        return [_reason(e) for e in by_aspect]
-    changed = _changed_lines(d)
-    by_lines = [e for e in matching if e.lines]
+
+
+def _wholesale_allowed(d: Divergence) -> bool:
+    # Compiled members and Python sources are never explained whole: only aspect by aspect, or
+    # line by line (recipes.py refuses such expectations too; this keeps the rule closed).
+    return d.analyser not in _COMPILED and not (d.member or "").endswith((".py", ".pyi"))
+
+
+def _by_lines(d: Divergence, expectations: list[ExpectedDivergence]) -> list[ExpectedDivergence]:
+    """The expectations whose ``lines`` together match every changed line in full; [] if not."""
+    changed = d.changed_lines
+    by_lines = [e for e in expectations if e.lines]
     if not changed or not by_lines:
-        return None
+        return []
     used: dict[int, ExpectedDivergence] = {}
     for line in changed:
-        found = next((i for i, e in enumerate(by_lines) if re.search(e.lines, line[1:])), None)
+        found = next(
+            (i for i, e in enumerate(by_lines) if re.fullmatch(e.lines, line[1:]) is not None),
+            None,
+        )
         if found is None:
-            return None
+            return []
         used[found] = by_lines[found]
-    return [_reason(used[i]) for i in sorted(used)]
+    return [used[i] for i in sorted(used)]
+
+
+def _expected(d: Divergence, expected: Sequence[ExpectedDivergence]) -> list[ExpectedDivergence]:
+    """The expectations that together explain ``d``, or [] (see ExpectedDivergence)."""
+    matching = _matching(d, expected)
+    whole = [e for e in matching if not e.aspects and not e.lines]
+    if whole and _wholesale_allowed(d):
+        return whole[:1]
+    by_aspect = [
+        e
+        for e in matching
+        if set(e.aspects) & set(d.aspects) and _symbols_match(e, d) and _findings_match(e, d)
+    ]
+    if d.aspects and set(d.aspects) <= {a for e in by_aspect for a in e.aspects}:
+        return by_aspect
+    return _by_lines(d, matching)
 
 
 def _symbols_match(expected: ExpectedDivergence, d: Divergence) -> bool:
@@ -328,12 +345,32 @@ def _symbols_match(expected: ExpectedDivergence, d: Divergence) -> bool:
     )
 
 
-def _reason(expected: ExpectedDivergence) -> str:
-    return f"expected by the recipe: {expected.reason} ({expected.link})"
+def _findings_match(expected: ExpectedDivergence, d: Divergence) -> bool:
+    """An expectation covers "invariants" only if each finding matches one of its patterns."""
+    if "invariants" not in expected.aspects or "invariants" not in d.aspects:
+        return True
+    patterns = [p.partition(" ") for p in expected.findings]
+    return bool(d.findings) and all(
+        any(f.check == check and fnmatch.fnmatchcase(f.what, glob) for check, _, glob in patterns)
+        for f in d.findings
+    )
+
+
+def recipe_reason(expected: ExpectedDivergence) -> Reason:
+    return Reason("recipe", expected.reason, Origin.RECIPE, expected.link)
+
+
+def _outcome_after_recipe(d: Divergence, used: list[ExpectedDivergence]) -> Outcome:
+    if any(r.origin is Origin.PUBLISHER for r in d.reasons):
+        return Outcome.ATTRIBUTED
+    covered = {a for e in used for a in e.aspects}
+    if d.analyser in _COMPILED and not covered & _UNVERIFIED:
+        return Outcome.VERIFIED
+    return Outcome.EXPLAINED
 
 
 def explain_expected(comparison: Comparison, expected: Sequence[ExpectedDivergence]) -> Comparison:
-    """``comparison`` with a recipe's expected divergences explained; the verdict is unchanged.
+    """``comparison`` with a recipe's expected divergences explained, and its verdict decided.
 
     Only divergences the built-in rules left unexplained are looked at; the review order
     (unexplained first) is kept.
@@ -342,16 +379,18 @@ def explain_expected(comparison: Comparison, expected: Sequence[ExpectedDivergen
         return comparison
     divergences = []
     for d in comparison.divergences:
-        if d.explanation is None:
-            reasons = _expected_reasons(d, expected)
-            if reasons is not None:
-                # The built-in rules that covered the other aspects still hold: keep them first.
-                d = replace(
-                    d,
-                    explanation="; ".join([*filter(None, [d.partly_explained]), *reasons]),
-                    rules=(*d.rules, "recipe"),
+        if d.outcome is Outcome.UNEXPLAINED:
+            used = _expected(d, expected)
+            if used:
+                # The built-in rules that covered the other aspects still hold: kept first.
+                d = d.explained_by(
+                    *(recipe_reason(e) for e in used), outcome=_outcome_after_recipe(d, used)
                 )
         divergences.append(d)
     # A stable sort on `explained` alone keeps the layer and member order within each group.
     ordered = tuple(sorted(divergences, key=lambda d: d.explained))
-    return replace(comparison, divergences=ordered)
+    return replace(
+        comparison,
+        divergences=ordered,
+        verdict=decide(ordered, identical_bytes=comparison.verdict is Verdict.REPRODUCIBLE),
+    )

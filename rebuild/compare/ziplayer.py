@@ -273,6 +273,19 @@ class WheelArchive:
                 f"(limit {limits.max_total_uncompressed:,}): a zip bomb?",
                 hint,
             )
+        # The per-member ratio cannot see entries that share compressed bytes (the overlapping
+        # zip bomb: every entry points into one deflate kernel). Honest deflate cannot exceed
+        # about 1032:1 over the whole file either, so the whole archive is held to the ratio.
+        self._file.seek(0, io.SEEK_END)
+        size = self._file.tell()
+        if total > limits.ratio_floor and total > limits.max_member_ratio * max(size, 1):
+            raise _fail(
+                self.path,
+                f"declares {total:,} bytes uncompressed in a {size:,}-byte file (over "
+                f"{limits.max_member_ratio}:1 for the whole archive, more than deflate can "
+                "produce): entries share compressed data, a zip bomb?",
+                hint,
+            )
         for info in infos:
             ratio_limit = limits.max_member_ratio * max(info.compress_size, 1)
             if info.file_size > limits.ratio_floor and info.file_size > ratio_limit:
@@ -556,6 +569,22 @@ def _method(method: int) -> str:
     return _METHODS.get(method, f"method {method}")
 
 
+def installs_executable(mode: int) -> bool:
+    """Whether pip and installer make the installed file executable, from the entry's mode.
+
+    Both read ``external_attr >> 16`` and add the executable bits only for a non-zero mode that
+    types the entry as a regular file and has any x bit: pip's
+    ``_internal/utils/unpacking.py::zip_item_is_executable`` (26.3) and installer's
+    ``sources.py`` (1.1.0) both say ``bool(mode and stat.S_ISREG(mode) and mode & 0o111)``.
+    """
+    return bool(mode and stat.S_ISREG(mode) and mode & 0o111)
+
+
+def _mode_text(mode: int) -> str:
+    installed = "installed executable" if installs_executable(mode) else "installed not executable"
+    return f"{_file_type(mode)} {_permissions(mode)} ({installed})"
+
+
 def _permissions(mode: int) -> str:
     return oct(stat.S_IMODE(mode)) if mode else "none"
 
@@ -624,10 +653,16 @@ def _fields(same_content: Callable[[MemberKey], bool]) -> tuple[_Field, ...]:
                lambda e: e.info.compress_size, lambda e: "",
                when=lambda a, b: a.info.compress_type == b.info.compress_type
                and same_content(a.key)),
+        # One mode, split by what an installer does with it: whether the installed file is
+        # executable is the member's business, the rest is the container's.
+        _Field(kind.INSTALLED_MODE, "installed executable bit",
+               lambda e: installs_executable(e.mode), lambda e: _mode_text(e.mode)),
         _Field(kind.PERMISSIONS, "permission mode",
-               lambda e: stat.S_IMODE(e.mode), lambda e: _permissions(e.mode)),
+               lambda e: stat.S_IMODE(e.mode), lambda e: _permissions(e.mode),
+               when=lambda a, b: installs_executable(a.mode) == installs_executable(b.mode)),
         _Field(kind.PERMISSIONS, "file type",
-               lambda e: stat.S_IFMT(e.mode), lambda e: _file_type(e.mode)),
+               lambda e: stat.S_IFMT(e.mode), lambda e: _file_type(e.mode),
+               when=lambda a, b: installs_executable(a.mode) == installs_executable(b.mode)),
         _Field(kind.ATTRIBUTES, "MS-DOS attributes",
                lambda e: e.info.external_attr & 0xFFFF,
                lambda e: f"0x{e.info.external_attr & 0xFFFF:04x}"),
@@ -687,6 +722,7 @@ def _grouped(
             published=before or None,
             rebuilt=after or None,
             detail=_names(labels),
+            entries=tuple(labels),
         )
 
 

@@ -25,6 +25,8 @@ from datetime import datetime
 from pathlib import Path
 
 from rebuild import __version__
+from rebuild.errors import UsageError
+from rebuild.models import Outcome
 from rebuild.report import write_atomically
 from rebuild.store import (
     Attention,
@@ -212,7 +214,15 @@ def _divergence_rows(divergences: list[StoredDivergence]) -> str:
                 f"<br><span class=dim>published:</span> <code>{t(d.published)}</code>"
                 f"<br><span class=dim>rebuilt:</span> <code>{t(d.rebuilt)}</code>"
             )
-        why = t(d.explanation) if d.explanation else '<strong class="no">unexplained</strong>'
+        if d.outcome is Outcome.UNEXPLAINED:
+            why = '<strong class="no">unexplained</strong>'
+        else:
+            # Each reason on its own line, with whose word it rests on and its link.
+            why = f"<strong>{t(d.outcome.value)}</strong>" + "".join(
+                f"<br>{t(r.text)} <span class=dim>[{t(r.rule)}, {t(r.origin.value)}]</span>"
+                + (f' <a href="{t(r.link)}">link</a>' if r.link else "")
+                for r in d.reasons
+            )
         detail = ""
         if d.detail:
             cut = d.detail[:DETAIL_CHARS_SHOWN]
@@ -339,11 +349,37 @@ def render_release(store: Store, entry: ReviewEntry, linked: set[int]) -> str:
 def write_site(store: Store, review: Review, directory: Path) -> Path:
     """Write the review site into ``directory``; returns the index page's path."""
     linked = {e.result.id for e in review.entries}
+    releases = _own_directory(directory, "releases")
     for entry in review.entries:
         write_atomically(
-            directory / "releases" / page_name(entry.result),
+            _inside(directory, releases / page_name(entry.result)),
             render_release(store, entry, linked),
         )
-    index = directory / "index.html"
+    index = _inside(directory, directory / "index.html")
     write_atomically(index, render_index(review))
     return index
+
+
+def _own_directory(directory: Path, name: str) -> Path:
+    """``directory/name`` as a real directory: a symlink left there (pointing anywhere) is
+    removed, never followed, so that no page is written outside ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    if path.is_symlink():
+        path.unlink()
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def _inside(directory: Path, path: Path) -> Path:
+    """``path``, checked to land inside ``directory``. write_atomically renames over the final
+    name, which replaces a symlink there rather than writing through it; its parent must not
+    lead out."""
+    if path.is_symlink():
+        path.unlink()
+    if not path.parent.resolve().is_relative_to(directory.resolve()):
+        raise UsageError(
+            f"{path} would be written outside {directory}",
+            hint="give --html an empty directory, or one rebuild wrote",
+        )
+    return path

@@ -16,7 +16,9 @@ from typing import Any
 from rebuild.models import Report
 from rebuild.report import write_atomically
 
-SCHEMA_VERSION = 1
+# 2: a divergence's `explanation`, `partly_explained` and `rules` became `outcome` and
+# `reasons` (rule, text, origin, link); `changed_lines`, `findings`, `field`, `entries` added.
+SCHEMA_VERSION = 2
 
 
 def _plain(value: Any) -> Any:
@@ -45,6 +47,8 @@ def to_document(report: Report) -> dict[str, Any]:
         "verdict": report.verdict.value,
         "exit_code": report.exit_code,
         "unexplained": len(comparison.unexplained) if comparison else None,
+        "verified": len(comparison.verified) if comparison else None,
+        "attributed": len(comparison.attributed) if comparison else None,
         "divergences": len(comparison.divergences) if comparison else None,
     }
     return {"schema_version": SCHEMA_VERSION, "summary": summary, **body}

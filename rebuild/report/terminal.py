@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from rich.console import Console, Group, RenderableType
+from rich.emoji import Emoji, NoEmoji
 from rich.markup import escape
 from rich.rule import Rule
 from rich.text import Text
@@ -24,7 +25,10 @@ from rebuild.models import (
     Divergence,
     DivergenceKind,
     Layer,
+    Origin,
+    Outcome,
     ProvenanceCheck,
+    Reason,
     Release,
     Report,
     Verdict,
@@ -58,7 +62,21 @@ def safe(text: str) -> str:
             out.append(f"\\u{ord(ch):04x}" if ord(ch) > 0xFF else f"\\x{ord(ch):02x}")
         else:
             out.append(ch)
-    return escape("".join(out))
+    # Rich turns ":name:" into an emoji wherever it prints markup: a word joiner after the first
+    # colon (invisible) keeps a package's ":white_check_mark:" from posing as a report symbol.
+    return escape(_EMOJI_CODE.sub(_break_emoji, "".join(out)))
+
+
+# Rich's own pattern for emoji codes (rich/_emoji_replace.py), including the -emoji/-text forms.
+_EMOJI_CODE = re.compile(r":(\S*?)(?:(?:\-)(emoji|text))?:")
+
+
+def _break_emoji(match: re.Match[str]) -> str:
+    try:
+        Emoji(match.group(1).lower())
+    except NoEmoji:
+        return match.group(0)
+    return ":\u2060" + match.group(0)[1:]
 
 
 def short_hash(sha256: str) -> str:
@@ -77,16 +95,20 @@ _GROUP_REASONS = {
     "image, each loaded by a shared object of the wheel; the rebuild could not be repaired (see "
     "the repair line below)",
 }
-_RECIPE = "expected by the recipe: "
-# "reason [rule-id]" pieces of a compiled member's explanation (ELF and archive rules).
-_RULE_REASON = re.compile(r"(?:^|; )(?P<reason>[^\[]+?) \[(?P<id>[a-z][a-z0-9-]+)\]")
+# How each outcome of a compiled member is marked on its line.
+_OUTCOME_MARK = {
+    Outcome.VERIFIED: "[green]✓ verified[/]",
+    Outcome.ATTRIBUTED: "[yellow]~ attributed, code not verified[/]",
+    Outcome.EXPLAINED: "[green]✓[/]",
+    Outcome.UNEXPLAINED: "[bold red]✗[/]",
+}
 
 
 def _divergence_line(d: Divergence, *, values: bool = True, said: str = "") -> Text:
     """One divergence; ``values=False`` leaves out the per-side values, ``said`` is a reason
     prefix its heading already gave."""
-    mark = "✓" if d.explained else "✗"
-    style = "green" if d.explained else "bold red"
+    mark = {Outcome.UNEXPLAINED: "✗", Outcome.ATTRIBUTED: "~"}.get(d.outcome, "✓")
+    style = {Outcome.UNEXPLAINED: "bold red", Outcome.ATTRIBUTED: "yellow"}.get(d.outcome, "green")
     line = Text.from_markup(f"[{style}]{mark}[/] [cyan]{d.kind.value}[/] ")
     if d.member and d.layer is not Layer.CONTAINER:
         line.append_text(Text.from_markup(f"[bold]{safe(d.member)}[/]  "))
@@ -141,11 +163,12 @@ def _section(title: str, items: Iterable[Divergence], *, diffs: bool, limit: int
     return out  # type: ignore[return-value]
 
 
-def _split_explanation(explanation: str) -> tuple[str, list[str]]:
-    """(the built-in rules' part, the recipe's reasons) of an explanation."""
-    parts = re.split(f"; (?={_RECIPE})", explanation)
-    builtin = "" if parts[0].startswith(_RECIPE) else parts[0]
-    return builtin, [p.removeprefix(_RECIPE) for p in parts if p.startswith(_RECIPE)]
+def _builtin(d: Divergence) -> list[Reason]:
+    return [r for r in d.reasons if r.origin is not Origin.RECIPE]
+
+
+def _recipe(d: Divergence) -> list[Reason]:
+    return [r for r in d.reasons if r.origin is Origin.RECIPE]
 
 
 def _names_line(names: list[str]) -> str:
@@ -172,17 +195,25 @@ def _compiled_renderables(
     legend: dict[str, str] = {}
     recipe_members = set()
     for d in items:
-        builtin, recipe = _split_explanation(d.explanation or "")
-        for match in _RULE_REASON.finditer(builtin):
-            legend.setdefault(match["id"], match["reason"])
-        if recipe:
+        for reason in _builtin(d):
+            legend.setdefault(reason.rule, reason.text)
+        if _recipe(d):
             recipe_members.add(d.member)
     # The rules every shared object shares are said once; static libraries list their own.
     objects = [d for d in items if d.analyser == "elf"] or items
     shared = [r for r in legend if all(r in d.rules for d in objects)]
     briefs = {d.brief.partition(" · ")[2] for d in items if d.brief}
     suffix = _common_suffix([d.member or "" for d in items])
-    heading = f"[bold]Compiled members[/] ({len(items)})"
+    outcomes = Counter(d.outcome for d in items)
+    heading = (
+        f"[bold]Compiled members[/] ({len(items)}: "
+        + " · ".join(
+            f"{outcomes[o]} {o.value}"
+            for o in (Outcome.VERIFIED, Outcome.ATTRIBUTED)
+            if outcomes[o]
+        )
+        + ")"
+    )
     if len(briefs) == 1:
         heading += f", each {safe(briefs.pop())}"
     out: list[RenderableType] = [Text.from_markup(heading)]
@@ -197,16 +228,17 @@ def _compiled_renderables(
             own.append("recipe")
         counts = (d.brief or d.summary).partition(" · ")[0] if len(briefs) <= 1 else d.brief
         extra = f"  [dim]+ {safe(', '.join(own))}[/]" if own else ""
-        out.append(Text.from_markup(f"[green]✓[/] [bold]{safe(name)}[/]  {safe(counts)}{extra}"))
+        mark = _OUTCOME_MARK[d.outcome]
+        out.append(Text.from_markup(f"{mark} [bold]{safe(name)}[/]  {safe(counts)}{extra}"))
     reasons: list[RenderableType] = [Text.from_markup("[bold]Why compiled members differ[/]")]
     if shared:
         every = "every .so" if len(objects) < len(items) else "all"
         joined = "; ".join(legend[r] for r in shared)
         reasons.append(Text.from_markup(f"  [dim]{every}: {safe(joined)}[/]"))
-    for rule_id, reason in legend.items():
+    for rule_id, text in legend.items():
         if rule_id not in shared:
             label = safe(rule_id.removeprefix("elf-"))
-            reasons.append(Text.from_markup(f"  [dim]+ {label}: {safe(reason)}[/]"))
+            reasons.append(Text.from_markup(f"  [dim]+ {label}: {safe(text)}[/]"))
     return out, reasons if legend else []
 
 
@@ -214,19 +246,20 @@ def _recipe_renderables(items: list[Divergence]) -> list[RenderableType]:
     """Each reason the recipe gave, once, with the members it explains."""
     members: dict[str, list[str]] = {}
     for d in items:
-        for reason in _split_explanation(d.explanation or "")[1]:
-            members.setdefault(reason, []).append(d.member or "")
+        for given in _recipe(d):
+            said = f"{given.text} ({given.link})" if given.link else given.text
+            members.setdefault(said, []).append(d.member or "")
     if not members:
         return []
     out: list[RenderableType] = [
         Text.from_markup(f"[bold]Expected by the recipe[/] ({len(members)})")
     ]
     suffix = _common_suffix([n for names in members.values() for n in names])
-    for reason, names in members.items():
+    for said, names in members.items():
         shown = [
             n.removesuffix(suffix) + "…" if suffix and n.endswith(suffix) else n for n in names
         ]
-        out.append(Text.from_markup(f"[green]✓[/] [bold]{_names_line(shown)}[/]: {safe(reason)}"))
+        out.append(Text.from_markup(f"[green]✓[/] [bold]{_names_line(shown)}[/]: {safe(said)}"))
     return out
 
 
@@ -312,6 +345,41 @@ def python_line(divergences: Iterable[Divergence]) -> list[RenderableType]:
     ]
 
 
+AUTORUN_SHOWN = 10
+
+
+def autorun_renderables(comparison: Comparison) -> list[RenderableType]:
+    """What the published wheel makes run by itself (.pth, start-up modules, commands)."""
+    if not comparison.autorun:
+        return [
+            Text.from_markup(
+                "[bold]Runs by itself[/]: nothing (no .pth, start-up module, entry point or script)"
+            )
+        ]
+    out: list[RenderableType] = [
+        Text.from_markup(
+            f"[bold]Runs by itself[/] ({len(comparison.autorun)}, each must be the rebuild's too)"
+        )
+    ]
+    out += [Text.from_markup(f"  {safe(item)}") for item in comparison.autorun[:AUTORUN_SHOWN]]
+    if len(comparison.autorun) > AUTORUN_SHOWN:
+        out.append(
+            Text(f"  … and {len(comparison.autorun) - AUTORUN_SHOWN} more in the JSON report")
+        )
+    return out
+
+
+def _outcome_counts(comparison: Comparison) -> str:
+    """The compiled members verified and attributed, counted apart from the unexplained."""
+    verified, attributed = len(comparison.verified), len(comparison.attributed)
+    parts = []
+    if verified:
+        parts.append(f"[green]{verified} verified[/]")
+    if attributed:
+        parts.append(f"[yellow]{attributed} attributed (code not verified)[/]")
+    return "".join(f"{p} · " for p in parts)
+
+
 def comparison_renderables(comparison: Comparison) -> list[RenderableType]:
     identity = Text()
     for side, info in (("published", comparison.published), ("rebuilt", comparison.rebuilt)):
@@ -332,6 +400,7 @@ def comparison_renderables(comparison: Comparison) -> list[RenderableType]:
         f"{len(by_layer[Layer.MEMBER])} member divergences · "
         f"{len(by_layer[Layer.INTEGRITY])} integrity findings · "
         f"{len(by_layer[Layer.CONTAINER])} container differences · "
+        + _outcome_counts(comparison)
         + (
             f"[bold red]{len(unexplained)} unexplained[/]"
             if unexplained
@@ -340,6 +409,7 @@ def comparison_renderables(comparison: Comparison) -> list[RenderableType]:
     )
     parts: list[RenderableType] = [identity, counts]
     parts += _section("Unexplained: review these", unexplained, diffs=True, limit=30)
+    parts += autorun_renderables(comparison)
     parts += explained_renderables(explained_members, python_line(comparison.divergences))
     container = [d for d in by_layer[Layer.CONTAINER] if d.explained]
     parts += _grouped_section("Zip container only", container, by_kind=True, said=CONTAINER_ONLY)

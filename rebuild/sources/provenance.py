@@ -1,11 +1,11 @@
 """The source checks of one release, and the source a rebuild uses (the sdist or the tagged tree).
 
-:func:`verify_provenance` is ``rebuild provenance``: fetch the wheel's sdist, trace every Python
-file of the wheel to it, then (when the repository can be located) compare every file of the sdist
-with the tree at the release's commit. :func:`prepare_source` is what ``check --source`` uses:
-the same checks, plus the archive the hermetic build extracts — the sdist, or the checked-out
-tree packed like one (through the same safe extraction, so a hostile repository is held to the
-rules a hostile sdist is).
+:func:`verify_provenance` is ``rebuild provenance``: fetch the wheel's sdist, trace every file
+the wheel installs to it (:mod:`~rebuild.sources.wheel_sdist`), then (when the repository can be
+located) compare every file of the sdist with the tree at the release's commit.
+:func:`prepare_source` is what ``check --source`` uses: the same checks, plus the archive the
+hermetic build extracts — the sdist, or the checked-out tree packed like one (through the same
+safe extraction, so a hostile repository is held to the rules a hostile sdist is).
 
 Everything is written under the cache directory, in a scratch directory removed afterwards.
 """
@@ -195,11 +195,16 @@ def _examine(
         progress(f"fetching {release.sdist.filename}{cached}")
         sdist = cache.fetch(release.sdist)
         sdist_tree = SourceTree(extract_sdist(sdist.path, scratch / "sdist"))
-        progress(f"tracing the Python files of {wheel.path.name} to the sdist")
+        progress(f"tracing the installed files of {wheel.path.name} to the sdist")
         trace = trace_wheel(wheel.path, sdist_tree, release.target.version)
-        python_files, traced, findings = trace.python_files, trace.traced, list(trace.findings)
+        python_files, traced, findings = trace.files, trace.traced, list(trace.findings)
+        if trace.compiled:
+            notes.append(
+                f"{trace.compiled} compiled member(s) of the wheel (.so, .pyd, .pyc...) are in no "
+                "source: not traced to the sdist, only a rebuild judges them"
+            )
     else:
-        notes.append("no sdist on the index: the wheel's Python files were not traced")
+        notes.append("no sdist on the index: the wheel's installed files were not traced")
     revision: SourceRevision | None = None
     tree: Checkout | None = None
     sdist_files = sdist_matched = None

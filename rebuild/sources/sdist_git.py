@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rebuild.models import Divergence, DivergenceKind, Side
-from rebuild.sources.rules import SDIST_RULES, SourceFile, explain
+from rebuild.sources.rules import SDIST_RULES, SourceFile, explain, outcome_of
 from rebuild.sources.tree import SourceTree, capped_diff
 
 ANALYSER = "sdist-vs-git"
@@ -68,16 +68,18 @@ def compare_sdist_with_tree(sdist: SourceTree, checkout: SourceTree, version: st
             kind = DivergenceKind.NOT_IN_GIT
             summary = "in the sdist, not in the repository at the tag"
             detail = capped_diff(b"", content, "/dev/null", f"sdist/{rel}")
-        explanation = explain(
-            SourceFile(
-                kind=kind,
-                path=rel,
-                content=content,
-                counterpart=counterpart,
-                version=version,
-                has_source=lambda p: prefix + p in checkout,
-            ),
-            SDIST_RULES,
+        outcome, reasons = outcome_of(
+            explain(
+                SourceFile(
+                    kind=kind,
+                    path=rel,
+                    content=content,
+                    counterpart=counterpart,
+                    version=version,
+                    has_source=lambda p: prefix + p in checkout,
+                ),
+                SDIST_RULES,
+            )
         )
         findings.append(
             Divergence(
@@ -86,7 +88,8 @@ def compare_sdist_with_tree(sdist: SourceTree, checkout: SourceTree, version: st
                 member=rel,
                 side=Side.PUBLISHED,
                 detail=detail,
-                explanation=explanation,
+                outcome=outcome,
+                reasons=reasons,
                 analyser=ANALYSER,
             )
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import marshal
+import struct
 import sys
 import time
 from pathlib import Path
@@ -379,3 +380,39 @@ def test_a_rebuilt_wheel_whose_pyc_differs_only_in_path_and_mtime(tmp_path: Path
     # Only the .pyc (and its RECORD row) differ, and every divergence is explained.
     assert all(d.explained for d in result.divergences if d.layer is Layer.MEMBER)
     assert result.verdict is Verdict.DIVERGENT
+
+
+def _with_constant(value: object) -> CodeType:
+    code = compile("X = 1.5\n", UPSTREAM, "exec", dont_inherit=True)
+    return code.replace(co_consts=tuple(value if c == 1.5 else c for c in code.co_consts))
+
+
+_NAN = struct.unpack("<d", bytes.fromhex("000000000000f87f"))[0]
+_NEGATIVE_NAN = struct.unpack("<d", bytes.fromhex("000000000000f8ff"))[0]
+_PAYLOAD_NAN = struct.unpack("<d", bytes.fromhex("010000000000f87f"))[0]
+
+
+@pytest.mark.parametrize(
+    ("published", "rebuilt"),
+    [
+        (_NAN, _NEGATIVE_NAN),
+        (_NAN, _PAYLOAD_NAN),
+        (0.0, -0.0),
+        (complex(1.0, _NAN), complex(1.0, _NEGATIVE_NAN)),
+        (complex(_NAN, 0.0), complex(_NAN, -0.0)),
+    ],
+)
+def test_constants_that_differ_only_in_their_bits_are_not_the_same_code(
+    published: object, rebuilt: object
+) -> None:
+    # float.hex() prints "nan" for every NaN: the modules behave differently (copysign, struct).
+    d = analyse(pyc(code=_with_constant(published)), pyc(code=_with_constant(rebuilt)))
+    assert not d.explained
+    assert d.summary == "bytecode: code differs in 1 code object: <module>"
+    if isinstance(published, float) and published != published:
+        assert "constants only published: nan(0x000000000000f87f)" in d.detail
+
+
+def test_the_same_nan_is_the_same_code() -> None:
+    d = analyse(pyc(code=_with_constant(_NAN)), pyc(code=_with_constant(_NAN), filename=OURS))
+    assert d.explained

@@ -17,7 +17,7 @@ import pytest
 from rebuild.compare.analysers import MemberBlob, MemberKind, MemberPair
 from rebuild.compare.analysers.elf import ElfAnalyser
 from rebuild.compare.elf_imports import canonical, classify_imports, is_runtime_routine
-from rebuild.models import Divergence
+from rebuild.models import Divergence, Outcome
 
 SO = "demo/_demo.cpython-311-x86_64-linux-gnu.so"
 RED_HAT = b"GCC: (GNU) 10.2.1 20210130 (Red Hat 10.2.1-11)\x00"
@@ -195,9 +195,10 @@ GLIBC_CACOS = LIBC + "double complex f(double complex x) { return cacos(x); }\n"
 
 def test_another_c_library_s_routines_are_explained_under_another_toolchain(build: Build) -> None:
     d = analyse(build(OWN_ACOS, comment=RED_HAT), build(GLIBC_CACOS))
-    assert d.explained, d.summary
+    # The imports are a fact of glibc; the code another compiler made is only attributed.
+    assert d.outcome is Outcome.ATTRIBUTED, d.summary
     assert "elf-libc-routines" in d.rules
-    assert "another C library" in (d.explanation or "")
+    assert "from one glibc to another" in (d.explanation or "")
     assert "acos@GLIBC_2.2.5" in d.detail and "cacos@GLIBC_2.2.5" in d.detail
 
 
@@ -205,16 +206,20 @@ def test_an_added_system_call_stays_unexplained_under_another_toolchain(build: B
     backdoor = LIBC + 'double f(double x) { if (x > 2) system("id"); return acos(x) * 2.0; }\n'
     d = analyse(build(backdoor, comment=RED_HAT), build(GLIBC_CACOS))
     assert not d.explained
-    assert d.aspects == ("imports",)
+    # Both the import and the call to it: the call check holds whatever the compiler.
+    assert d.aspects == ("imports", "invariants")
     assert "imports only one side has: system@GLIBC_2.2.5" in d.summary
+    assert any(f.check == "calls" and "system" in f.what for f in d.findings)
     # The rest is still attributed, for a reviewer (and a recipe) to build on.
-    assert d.partly_explained is not None and "[elf-libc-routines]" in d.partly_explained
+    assert "elf-libc-routines" in d.rules
 
 
 def test_the_same_toolchain_explains_no_import_change(build: Build) -> None:
     d = analyse(build(OWN_ACOS), build(GLIBC_CACOS))
+    # Under one compiler the code must match: it does not, and nothing attributes it.
     assert not d.explained
-    assert "runtime-imports" in d.aspects and "code" in d.aspects
+    assert d.aspects == ("code",)
+    assert "elf-libc-routines" in d.rules  # the imports alone are a fact of glibc
 
 
 def test_a_library_built_with_another_symbol_suffix(
@@ -232,8 +237,8 @@ def test_a_library_built_with_another_symbol_suffix(
     )
     d = analyse(published, rebuilt)
     assert "suffixed-imports" not in d.aspects, d.summary
-    assert "elf-symbol-suffix" in (d.rules or d.partly_explained or "")
-    assert "'64_'" in (d.explanation or d.partly_explained or "")
+    assert "elf-symbol-suffix" in d.rules
+    assert any("'64_'" in r.text for r in d.reasons)
 
 
 def test_dt_needed_and_rpath_naming_the_wheel_s_grafted_library(
@@ -294,8 +299,8 @@ def test_weak_cxx_instantiations_on_one_side_follow_the_toolchain(build: Build) 
     weak = "__attribute__((weak)) int _Z3maxIiET_S0_S0_(int a, int b) { return a > b ? a : b; }\n"
     base = "int f(int x) { return x + 1; }\n"
     d = analyse(build(base + weak, comment=RED_HAT), build(base))
-    assert d.explained, d.summary
-    assert "elf-vague-linkage" in d.rules
+    assert d.outcome is Outcome.ATTRIBUTED, d.summary
+    assert "elf-another-compiler" in d.rules
 
     strong = "int _Z3maxIiET_S0_S0_(int a, int b) { return a > b ? a : b; }\n"
     d = analyse(build(base + strong, comment=RED_HAT), build(base))

@@ -20,7 +20,15 @@ import pytest
 from compare.wheels import BASE, DIST_INFO, RECORD, make_wheel, record_for
 from rebuild.compare import compare_wheels
 from rebuild.compare.rules import _grafted_library
-from rebuild.models import Divergence, DivergenceKind, Layer, Target, Verdict, WheelSelector
+from rebuild.models import (
+    Divergence,
+    DivergenceKind,
+    Layer,
+    Outcome,
+    Target,
+    Verdict,
+    WheelSelector,
+)
 from rebuild.pipeline import CheckOptions, check
 
 DIRECTORY = stat.S_IFDIR | 0o755
@@ -217,7 +225,11 @@ def test_markupsafe_manylinux_wheel_rebuilt_here(shared_cache: Path) -> None:
     (elf,) = [d for d in comparison.divergences if d.kind is DivergenceKind.CONTENT]
     assert elf.member == so
     assert "GCC 10.2.1 (Red Hat)" in elf.summary and "GCC 12.2.0 (Debian)" in elf.summary
-    assert elf.explanation is not None and "[elf-toolchain]" in elf.explanation
+    # Another compiler: the code is attributed (not verified) on the .comment's word.
+    assert elf.outcome is Outcome.ATTRIBUTED, elf.summary
+    assert elf.findings == ()
+    assert "elf-another-compiler" in elf.rules
+    assert comparison.attributed == (elf,)
     # Every other member difference is the extension's RECORD row, or the repair's traces.
     members = {d.member for d in comparison.divergences if d.layer is Layer.MEMBER}
     assert members <= {so, "MarkupSafe-2.1.5.dist-info/RECORD", "MarkupSafe-2.1.5.dist-info/WHEEL"}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from rebuild.compare.rules import RULES, Rule, explain
-from rebuild.models import Divergence, DivergenceKind
+from rebuild.compare.ziplayer import installs_executable
+from rebuild.models import Divergence, DivergenceKind, Layer, Reason
 
 
 def explained(divergence: Divergence, *others: Divergence) -> str | None:
@@ -17,20 +20,28 @@ def test_rule_ids_are_unique() -> None:
 
 
 @pytest.mark.parametrize(
-    ("old", "new", "expected"),
+    ("mode", "executable"),
     [
-        ("0o644", "0o664", True),
-        ("none", "0o644", True),
-        ("0o755", "0o775", True),
-        ("0o644", "0o755", False),  # installers set the executable bit from the mode
-        ("regular file", "symlink", False),
+        (0o100755, True),
+        (0o100644, False),
+        (0o000755, False),  # no file type: pip and installer leave it not executable
+        (0o120777, False),  # a symlink entry
+        (0, False),
+        (0o100001, True),  # any x bit
     ],
 )
-def test_permissions_explained_only_when_the_executable_bit_agrees(
-    old: str, new: str, expected: bool
-) -> None:
-    d = Divergence(DivergenceKind.PERMISSIONS, "mode", "a.py", published=old, rebuilt=new)
-    assert (explained(d) is not None) is expected
+def test_installed_executable_bit_follows_pip_and_installer(mode: int, executable: bool) -> None:
+    assert installs_executable(mode) is executable
+
+
+def test_permission_rows_are_container_only_by_construction() -> None:
+    # ziplayer files a mode change that flips the installed x bit as INSTALLED_MODE (a member
+    # divergence); what stays PERMISSIONS never does.
+    d = Divergence(DivergenceKind.PERMISSIONS, "mode", "a.py", published="0o664", rebuilt="0o644")
+    assert explained(d) is not None
+    flip = Divergence(DivergenceKind.INSTALLED_MODE, "x bit", "a.py")
+    assert explained(flip) is None
+    assert flip.layer is Layer.MEMBER
 
 
 def test_container_kinds_are_explained() -> None:
@@ -67,8 +78,12 @@ def test_generator_backend_version(old: str, new: str, expected: bool) -> None:
         "demo-1.0.dist-info/WHEEL",
         published=old,
         rebuilt=new,
+        field="Generator",
+        changed_lines=(f"-{old}", f"+{new}"),
     )
     assert (explained(d) is not None) is expected
+    # Decided from the field, not from the summary's words: another field never matches.
+    assert explained(replace(d, field="Summary")) is None
 
 
 def test_other_metadata_fields_stay_unexplained() -> None:
@@ -83,7 +98,7 @@ def test_other_metadata_fields_stay_unexplained() -> None:
 
 
 def test_an_existing_explanation_is_kept_and_custom_rules_apply() -> None:
-    d = Divergence(DivergenceKind.CONTENT, "x", "a.py", explanation="known")
+    d = Divergence(DivergenceKind.CONTENT, "x", "a.py").explained_by(Reason("known", "known"))
     assert explain([d])[0].explanation == "known"
     rule = Rule("build-path", frozenset({DivergenceKind.CONTENT}), "build path in {member}")
     assert explain([Divergence(DivergenceKind.CONTENT, "x", "b.so")], [rule])[0].explanation == (

@@ -130,7 +130,8 @@ def test_a_difference_no_field_covers_is_never_silently_equivalent(tmp_path: Pat
     reb = tmp_path / "r.whl"
     reb.write_bytes(bytes(data))
     result = compare_wheels(pub, reb)
-    assert result.verdict is Verdict.EQUIVALENT
+    # Unexplained, so never equivalent: the verdict cannot contradict its own count.
+    assert result.verdict is Verdict.DIVERGENT
     [catch_all] = result.divergences
     assert (catch_all.kind, catch_all.member, catch_all.explained) == (
         DivergenceKind.ATTRIBUTES,
@@ -165,6 +166,6 @@ def test_same_finding_on_both_sides_does_not_decide(tmp_path: Path) -> None:
     reb = make_wheel(tmp_path / "r.whl", record=False, comment=b"b")
     result = compare_wheels(pub, reb)
     assert result.verdict is Verdict.EQUIVALENT
-    assert (DivergenceKind.RECORD_MISMATCH, Side.BOTH) in {
-        (d.kind, d.side) for d in result.divergences
+    assert (DivergenceKind.RECORD_MISMATCH, Side.BOTH, ("reproduced",)) in {
+        (d.kind, d.side, d.rules) for d in result.divergences
     }

@@ -7,7 +7,9 @@ from rebuild.models import (
     Comparison,
     Divergence,
     DivergenceKind,
+    Outcome,
     ProvenanceCheck,
+    Reason,
     Side,
     Verdict,
     WheelInfo,
@@ -34,7 +36,11 @@ def comparison_of(*divergences: Divergence) -> Comparison:
 
 def test_a_generated_file_the_rebuild_made_alike_is_explained() -> None:
     explained_diff = Divergence(
-        DivergenceKind.CONTENT, "differs", member=CONFIG, explanation="expected by the recipe: x"
+        DivergenceKind.CONTENT,
+        "differs",
+        member=CONFIG,
+        outcome=Outcome.EXPLAINED,
+        reasons=(Reason("recipe", "expected by the recipe: x"),),
     )
     for comparison in (comparison_of(), comparison_of(explained_diff)):  # identical, explained
         (d,) = explain_built(check_of(finding()), comparison).findings
@@ -48,7 +54,8 @@ def test_a_generated_file_the_rebuild_made_otherwise_or_not_at_all_stays() -> No
         "only in the published wheel",
         member=CONFIG,
         side=Side.PUBLISHED,
-        explanation="some rule",
+        outcome=Outcome.EXPLAINED,
+        reasons=(Reason("some-rule", "some rule"),),
     )
     for comparison in (comparison_of(differs), comparison_of(missing)):
         (d,) = explain_built(check_of(finding()), comparison).findings

@@ -113,7 +113,7 @@ def brief_line(diff: ArchiveDiff) -> str:
     if diff.objects:
         published, rebuilt = _toolchains(diff)
         line += (
-            f" · same toolchain {published}"
+            f" · same compiler {published}"
             if published == rebuilt
             else (f" · {published} vs {rebuilt}")
         )
@@ -137,7 +137,7 @@ def summary_line(diff: ArchiveDiff) -> str:
         published, rebuilt = _toolchains(diff)
         same = published == rebuilt
         line += (
-            f" ({'same toolchain ' + published if same else f'toolchain {published} vs {rebuilt}'})"
+            f" ({'same compiler ' + published if same else f'toolchain {published} vs {rebuilt}'})"
         )
     if diff.headers:
         line += f"; member headers differ for {wording.plural(len(diff.headers), 'object')}"
@@ -194,7 +194,7 @@ def _object_lines(obj: ObjectDiff) -> list[str]:
         left = sorted(a.value for a in obj.judgement.unexplained)
         lines.append(f"  unexplained: {', '.join(left) or 'no aspect found'}")
     else:
-        lines.append(f"  rules: {', '.join(r.id for r in obj.judgement.rules)}")
+        lines.append(f"  rules: {', '.join(r.rule for r in obj.judgement.reasons)}")
     return lines
 
 
@@ -253,8 +253,6 @@ class StaticLibraryAnalyser:
             ]
         diff = diff_archives(*read)
         left = diff.unexplained
-        reasons = diff.reasons()
-        said = "; ".join(text for _, text in reasons) or None
         return [
             Divergence(
                 kind=DivergenceKind.CONTENT,
@@ -263,11 +261,10 @@ class StaticLibraryAnalyser:
                 published=pair.published.describe(),
                 rebuilt=pair.rebuilt.describe(),
                 detail=detail_text(diff),
-                explanation=None if left else "; ".join(text for _, text in reasons),
+                outcome=diff.outcome,
+                reasons=diff.reasons(),
                 analyser=self.name,
                 aspects=tuple(sorted(left)),
-                partly_explained=said if left else None,
-                rules=tuple(dict.fromkeys(rule for rule, _ in reasons)),
                 brief=brief_line(diff),
             )
         ]

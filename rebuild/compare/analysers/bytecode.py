@@ -28,7 +28,7 @@ from rebuild.compare.pyc import (
     format_time,
     parse_header,
 )
-from rebuild.models import Divergence, DivergenceKind
+from rebuild.models import Divergence, DivergenceKind, Outcome, Reason
 
 MiB = 1024 * 1024
 MAX_PYC_BYTES = 32 * MiB  # per side; larger members are not decoded, and say so
@@ -236,6 +236,7 @@ class BytecodeAnalyser:
     def _divergence(
         self, pair: MemberPair, summary: str, detail: Sequence[str], explanation: str | None = None
     ) -> Divergence:
+        reasons = () if explanation is None else (Reason("same-bytecode", explanation),)
         return Divergence(
             kind=DivergenceKind.CONTENT,
             summary=summary,
@@ -243,7 +244,8 @@ class BytecodeAnalyser:
             published=pair.published.describe(),
             rebuilt=pair.rebuilt.describe(),
             detail="\n".join(detail),
-            explanation=explanation,
+            outcome=Outcome.UNEXPLAINED if explanation is None else Outcome.EXPLAINED,
+            reasons=reasons,
             analyser=self.name,
         )
 

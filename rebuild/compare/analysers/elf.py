@@ -20,7 +20,7 @@ from rebuild.compare.elf_diff import (
 )
 from rebuild.compare.elf_read import read_elf
 from rebuild.compare.elf_rules import ElfJudgement, judge, toolchain_label
-from rebuild.models import Divergence, DivergenceKind
+from rebuild.models import Divergence, DivergenceKind, Finding, Outcome
 
 MiB = 1024 * 1024
 # Each side is read whole (sections are sliced from memory, never re-read): larger objects are
@@ -49,17 +49,25 @@ _PHRASED = frozenset(
         ElfAspect.TEMP_OBJECTS,
         ElfAspect.DATA,
         ElfAspect.INCOMPLETE,
+        ElfAspect.INVARIANTS,
+        ElfAspect.HIDDEN,
     }
 )
 
 
 def _unexplained_phrases(diff: ElfDiff, left: frozenset[ElfAspect]) -> list[str]:
     phrases = []
+    if ElfAspect.INVARIANTS in left:
+        # What a check found on the published side only leads: it holds whatever the compiler.
+        found = [f"{f.check} {f.what} in {f.where}" for f in diff.findings]
+        phrases.append(f"only in the published object: {wording.names(found, _NAMED)}")
+    if ElfAspect.HIDDEN in left:
+        phrases.append("loaded bytes the section headers hide")
     if ElfAspect.CODE in left:
         names = [c.name for c in diff.functions_changed]
         names += [f"{n} (only published)" for n in diff.functions.only_published]
         names += [f"{n} (only rebuilt)" for n in diff.functions.only_rebuilt]
-        phrases.append(f"code differs under the same toolchain: {wording.names(names, _NAMED)}")
+        phrases.append(f"code differs under the same compiler: {wording.names(names, _NAMED)}")
     if ElfAspect.EXPORTS in left or ElfAspect.VAGUE_EXPORTS in left:
         parts = []
         if diff.exports.only_published:
@@ -95,7 +103,7 @@ def _unexplained_phrases(diff: ElfDiff, left: frozenset[ElfAspect]) -> list[str]
         )
     if ElfAspect.DATA in left:
         phrases.append(
-            f"data differs under the same toolchain: {wording.names(diff.data_sections, 5)}"
+            f"data differs under the same compiler: {wording.names(diff.data_sections, 5)}"
         )
     if ElfAspect.INCOMPLETE in left:
         phrases.append("not compared in full")
@@ -124,12 +132,21 @@ def summary_line(diff: ElfDiff, judgement: ElfJudgement) -> str:
     published = toolchain_label(diff.toolchain.published)
     rebuilt = toolchain_label(diff.toolchain.rebuilt)
     if diff.toolchain.differs:
-        parts.append(f"toolchain {published} vs {rebuilt}")
+        parts.append(f"compilers {published} vs {rebuilt}")
     else:
-        parts.append(f"same toolchain {published}")
-    if not judgement.explained:
+        parts.append(f"same compiler {published}")
+    if judgement.outcome is Outcome.UNEXPLAINED:
         parts.append("UNEXPLAINED: " + "; ".join(_unexplained_phrases(diff, judgement.unexplained)))
+    else:
+        parts.append(_OUTCOME_WORDS[judgement.outcome])
     return "; ".join(parts)
+
+
+_OUTCOME_WORDS = {
+    Outcome.VERIFIED: "verified: code and data match",
+    Outcome.ATTRIBUTED: "attributed, code not verified; the invariant checks found nothing",
+    Outcome.EXPLAINED: "explained",
+}
 
 
 def brief_line(diff: ElfDiff) -> str:
@@ -138,7 +155,7 @@ def brief_line(diff: ElfDiff) -> str:
     toolchains = (
         f"{toolchain_label(diff.toolchain.published)} vs {toolchain_label(diff.toolchain.rebuilt)}"
         if diff.toolchain.differs
-        else f"same toolchain {toolchain_label(diff.toolchain.published)}"
+        else f"same compiler {toolchain_label(diff.toolchain.published)}"
     )
     return f"{code:,} of {total:,} functions differ · {toolchains}"
 
@@ -179,10 +196,24 @@ def _import_lines(diff: ElfDiff) -> list[str]:
 def detail_text(diff: ElfDiff, judgement: ElfJudgement) -> str:
     """Everything found, as text: the reviewer's second screen."""
     lines = [
-        "toolchain:",
+        f"outcome: {judgement.outcome.value}",
+        "toolchain (each object's own claim):",
         f"  published: {wording.names(diff.toolchain.published, 5) or 'no .comment'}",
         f"  rebuilt:   {wording.names(diff.toolchain.rebuilt, 5) or 'no .comment'}",
     ]
+    if diff.producers.differs:
+        lines += _pair_lines("DWARF producers", diff.producers, 3)
+    if diff.findings:
+        lines.append(f"toolchain-invariant checks, only published ({len(diff.findings):,}):")
+        lines += [
+            f"  {f.check}: {wording.clean(f.what)} in {wording.clean(f.where)}"
+            for f in diff.findings[: _LISTED * 5]
+        ]
+    else:
+        lines.append(
+            "toolchain-invariant checks (strings, calls, syscalls, constructors, relocation "
+            "targets, export targets): nothing only published"
+        )
     if diff.build_notes.published or diff.build_notes.rebuilt:
         lines += _pair_lines("GNU build notes", diff.build_notes, 8)
     lines.append(
@@ -220,7 +251,7 @@ def detail_text(diff: ElfDiff, judgement: ElfJudgement) -> str:
     lines += _pair_lines("embedded paths", diff.paths)
     lines.append(f"aspects: {', '.join(sorted(a.value for a in diff.aspects)) or 'none'}")
     if judgement.explained:
-        lines.append(f"rules: {', '.join(r.id for r in judgement.rules)}")
+        lines.append(f"rules: {', '.join(r.rule for r in judgement.reasons)}")
     else:
         lines.append(
             f"unexplained aspects: {', '.join(sorted(a.value for a in judgement.unexplained))}"
@@ -265,12 +296,12 @@ class ElfAnalyser:
                 f"{toolchain_label(diff.toolchain.published)}",
                 rebuilt=f"{pair.rebuilt.describe()}; {toolchain_label(diff.toolchain.rebuilt)}",
                 detail=detail_text(diff, judgement),
-                explanation=judgement.reason,
+                outcome=judgement.outcome,
+                reasons=judgement.reasons,
                 analyser=self.name,
                 aspects=tuple(sorted(a.value for a in judgement.unexplained)),
-                partly_explained=judgement.partial,
-                rules=tuple(rule.id for rule in judgement.rules),
                 brief=brief_line(diff),
                 symbols=diff.strong_exports if ElfAspect.EXPORTS in judgement.unexplained else (),
+                findings=tuple(Finding(f.check.value, f.what, f.where) for f in diff.findings),
             )
         ]

@@ -88,7 +88,15 @@ def _field_divergence(
     published: str | None,
     rebuilt: str | None,
     detail: str = "",
+    *,
+    field: str | None = None,
+    removed: list[str] | None = None,
+    added: list[str] | None = None,
 ) -> Divergence:
+    """One field's divergence; ``removed``/``added`` are its values on each side, in full."""
+    changed = None
+    if removed is not None or added is not None:
+        changed = (*(f"-{v}" for v in removed or ()), *(f"+{v}" for v in added or ()))
     return Divergence(
         kind=DivergenceKind.METADATA_FIELD,
         summary=summary,
@@ -97,6 +105,8 @@ def _field_divergence(
         rebuilt=rebuilt,
         detail=detail,
         analyser=MetadataAnalyser.name,
+        field=field,
+        changed_lines=changed,
     )
 
 
@@ -119,6 +129,7 @@ def _compare_headers(pair: MemberPair, published: _Fields, rebuilt: _Fields) -> 
                         f"{file} {name}: the same {len(old)} values in another order",
                         "\n".join(old),
                         "\n".join(new),
+                        field=name,
                     )
                 )
                 continue
@@ -134,6 +145,9 @@ def _compare_headers(pair: MemberPair, published: _Fields, rebuilt: _Fields) -> 
                     _short("; ".join(removed)) if removed else None,
                     _short("; ".join(added)) if added else None,
                     detail="\n".join([*(f"- {v}" for v in removed), *(f"+ {v}" for v in added)]),
+                    field=name,
+                    removed=removed,
+                    added=added,
                 )
             )
             continue
@@ -146,6 +160,9 @@ def _compare_headers(pair: MemberPair, published: _Fields, rebuilt: _Fields) -> 
                 _short(" | ".join(old)) if old else None,
                 _short(" | ".join(new)) if new else None,
                 detail="\n".join([*(f"- {v}" for v in old), *(f"+ {v}" for v in new)]),
+                field=name,
+                removed=old,
+                added=new,
             )
         )
     return found

@@ -28,6 +28,12 @@ class TextChange:
 
     summary: str
     detail: str
+    # Every added ("+") and removed ("-") line, in full; None when there are too many to keep
+    # or none were computed (a recipe's `lines` then vouches for nothing).
+    changed: tuple[str, ...] | None = None
+
+
+MAX_CHANGED_LINES = 10_000
 
 
 def _plural(count: int, word: str) -> str:
@@ -133,16 +139,26 @@ def describe_change(
     new, new_ok = _decode(rebuilt)
     lines = _aligned_diff(name, old.split("\n"), new.split("\n"))
     note = ""
+    # A unified diff opens with its "---"/"+++" file header, once, before the first hunk: what
+    # follows a hunk header is content, whatever it starts with.
+    in_hunks = lines is None
     if lines is None:
         lines = _unaligned_diff(old.split("\n"), new.split("\n"))
         note = f" (the changed region is over {ALIGN_BUDGET:,} lines: lines compared as sets)"
     added = removed = total = 0
     shown: list[str] = []
+    changed: list[str] | None = []
     for line in lines:
-        if line.startswith("+") and not line.startswith("+++ "):
-            added += 1
-        elif line.startswith("-") and not line.startswith("--- "):
-            removed += 1
+        in_hunks = in_hunks or line.startswith("@@")
+        if in_hunks and line[:1] in ("+", "-"):
+            if line[0] == "+":
+                added += 1
+            else:
+                removed += 1
+            if changed is not None:
+                changed = changed if len(changed) < MAX_CHANGED_LINES else None
+            if changed is not None:
+                changed.append(line)
         total += 1
         if total <= max_lines:
             shown.append(_render(line))
@@ -151,7 +167,7 @@ def describe_change(
     summary = f"{what} differs: {_plural(added, 'line')} added, {removed:,} removed{note}"
     if not (old_ok and new_ok):
         summary += " (not valid UTF-8; undecodable bytes shown as escapes)"
-    return TextChange(summary, "\n".join(shown))
+    return TextChange(summary, "\n".join(shown), None if changed is None else tuple(changed))
 
 
 def text_divergence(
@@ -184,6 +200,7 @@ def text_divergence(
         rebuilt=pair.rebuilt.describe(),
         detail=change.detail,
         analyser=analyser,
+        changed_lines=change.changed,
     )
 
 
