@@ -3,7 +3,7 @@
 For each shared object both wheels hold: the compiler each side names (its own claim), how many
 functions were compared, how many are the same (byte for byte, or the same instructions once
 targets are named), which differ, the toolchain-invariant findings, and the outcome the
-comparison gives (verified / attributed / unexplained, recipe expectations not applied). The
+comparison gives (verified / attributed / unexplained; a recipe's expectations not applied). The
 peer is the published wheel itself: the figures say how much of upstream's code the rebuild
 reproduces.
 
@@ -41,6 +41,10 @@ def main() -> int:
     parser.add_argument("rebuilt", type=Path)
     args = parser.parse_args()
     published, rebuilt = _objects(args.published), _objects(args.rebuilt)
+    # What auditwheel grafted into the published wheel (<pkg>.libs/), as the comparison has it.
+    grafted = frozenset(
+        n.rpartition("/")[2] for n in published if n.partition("/")[0].endswith(".libs")
+    )
     totals = {"objects": 0, "compared": 0, "same": 0, "differ": 0}
     started = time.monotonic()
     for name in sorted(set(published) & set(rebuilt)):
@@ -49,7 +53,7 @@ def main() -> int:
             continue
         began = time.monotonic()
         try:
-            diff = diff_elf(read_elf(published[name]), read_elf(rebuilt[name]))
+            diff = diff_elf(read_elf(published[name]), read_elf(rebuilt[name]), grafted=grafted)
         except ArchiveError as e:
             print(f"{name}: not ELF ({e})")
             continue

@@ -17,6 +17,7 @@ from rebuild.models import (
     Divergence,
     DivergenceKind,
     ExpectedDivergence,
+    Finding,
     Origin,
     Reason,
     Verdict,
@@ -593,3 +594,58 @@ def test_validation_checks_the_fallback_image_installs_the_system_packages(
 def test_validating_an_empty_folder_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="no recipe files"):
         validate_recipes(tmp_path)
+
+
+INVARIANTS = ExpectedDivergence(
+    member="demo/_core.*.so",
+    kind=DivergenceKind.CONTENT,
+    reason="dispatch",
+    link="https://example.org/3",
+    aspects=("invariants",),
+    findings=("calls QSort_AVX512_ICL*",),
+)
+
+
+def _with_findings(*found: tuple[str, str]) -> Divergence:
+    return Divergence(
+        DivergenceKind.CONTENT,
+        "elf",
+        member="demo/_core.cpython-311-x86_64-linux-gnu.so",
+        analyser="elf",
+        aspects=("invariants",),
+        findings=tuple(Finding(check, what, "somewhere") for check, what in found),
+    )
+
+
+def test_invariant_findings_are_expected_one_by_one_and_together() -> None:
+    strings = replace(INVARIANTS, reason="dead branch", findings=("strings Void-arrays can*",))
+    both = _with_findings(("calls", "QSort_AVX512_ICL_half"), ("strings", "Void-arrays can only"))
+    (alone,) = explain_expected(comparison_of(both), [INVARIANTS]).divergences
+    assert not alone.explained  # one finding no expectation names
+    (together,) = explain_expected(comparison_of(both), [INVARIANTS, strings]).divergences
+    assert together.explained
+    assert [r.text for r in together.reasons] == ["dispatch", "dead branch"]
+    # A call the recipe does not name, beside one it does: the member stays for the reviewer.
+    added = _with_findings(("calls", "QSort_AVX512_ICL_half"), ("calls", "system@plt"))
+    (kept,) = explain_expected(comparison_of(added), [INVARIANTS, strings]).divergences
+    assert not kept.explained
+
+
+@pytest.mark.parametrize(
+    ("findings", "message"),
+    [
+        ("", "is needed with aspects"),
+        ('["syscalls escape"]', "no recipe may expect a system call"),
+        ('["calls *"]', "at least 6 literal characters"),
+        ('["calls ab*"]', "at least 6 literal characters"),
+        ('["jumps somewhere"]', "CHECK one of"),
+    ],
+)
+def test_expected_findings_must_name_them(tmp_path: Path, findings: str, message: str) -> None:
+    extra = 'aspects = ["invariants"]' + (f"\nfindings = {findings}" if findings else "")
+    text = GOOD.replace('kind = "content"', f'kind = "content"\n{extra}')
+    with pytest.raises(PlanError, match=message):
+        load_recipe(write(tmp_path, text))
+    without = GOOD.replace('kind = "content"', 'kind = "content"\nfindings = ["calls abcdefgh"]')
+    with pytest.raises(PlanError, match="allowed only there"):
+        load_recipe(write(tmp_path, without))

@@ -131,7 +131,9 @@ def _inspect(
 
 
 def _finding_key(d: Divergence) -> tuple[object, ...]:
-    return (d.kind, d.member, d.summary, d.detail)
+    # A finding over several entries (installed paths) is the same finding on both wheels when
+    # it is about the same entries: its detail may name each wheel's own bytes.
+    return (d.kind, d.member, d.summary, d.entries or d.detail)
 
 
 def _merge_findings(published: list[Divergence], rebuilt: list[Divergence]) -> list[Divergence]:

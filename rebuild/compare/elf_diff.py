@@ -39,7 +39,7 @@ class ElfAspect(enum.Enum):
     RUNTIME_IMPORTS = "runtime-imports"  # C-library math/string routines, redirected calls
     SUFFIXED_IMPORTS = "suffixed-imports"  # the same functions under another symbol suffix
     NEEDED = "needed"  # DT_NEEDED
-    LIBC_NEEDED = "libc-needed"  # DT_NEEDED differs only in glibc's merged-in libraries
+    LIBC_NEEDED = "libc-needed"  # DT_NEEDED differs only in the system C/C++ runtime libraries
     GRAFTED_NEEDED = "grafted-needed"  # published DT_NEEDED names libraries grafted beside it
     RPATH = "rpath"  # RPATH / RUNPATH / SONAME
     GRAFTED_RPATH = "grafted-rpath"  # the published RPATH only reaches its wheel's grafted libs
@@ -79,6 +79,9 @@ LINKER_SYMBOLS = frozenset(
 LIBC_MERGED = frozenset(
     {"libpthread.so.0", "libdl.so.2", "librt.so.1", "libutil.so.1", "libanl.so.1", "libc.so.6"}
 )
+# The C and C++ runtime libraries every manylinux policy takes from the system: a linker records
+# them or not as --as-needed (a distribution's default, or not) decides, whatever the code uses.
+C_RUNTIME = LIBC_MERGED | {"libstdc++.so.6", "libgcc_s.so.1", "libm.so.6"}
 DEFAULT_BUDGET_S = 120.0
 # The C runtime's start-up and tear-down stubs (crti.o, crtbegin.o): linked into every object,
 # they differ between C runtimes, not between builds of the same source.
@@ -655,7 +658,9 @@ def _code(
             old = normalise(pub_code[key], a.value, names_pub) if normalising else None
         changed.append(_change(key, (a.size, b.size), old, new))
     if normalising and not deadline():
-        changed += _plt_changes(published, rebuilt, (names_pub, names_reb))
+        stubs = _plt_changes(published, rebuilt, (names_pub, names_reb))
+        compared += len(stubs)
+        changed += stubs
         runs_pub, runs_reb = _unnamed_code(published, before), _unnamed_code(rebuilt, after)
         for name in sorted(set(runs_pub) ^ set(runs_reb)):
             # Code under a symbol only one side has: it must differ as a whole.
@@ -763,7 +768,7 @@ def diff_elf(
         same_order = [n for n in needed.published if n not in extra] == [
             n for n in needed.rebuilt if n not in extra
         ]
-        merged = extra <= LIBC_MERGED and same_order
+        merged = extra <= C_RUNTIME and same_order
         aspects.add(ElfAspect.LIBC_NEEDED if merged else ElfAspect.NEEDED)
     if rpath.differs:
         grafted_rpath = _grafted_rpath(rpath, needed_grafted)

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import capstone
 
 from rebuild.compare.elf_imports import canonical, is_runtime_routine
-from rebuild.compare.elf_read import PARSE_ERRORS, ElfImage, Section, Symbol
+from rebuild.compare.elf_read import PARSE_ERRORS, SHF_ALLOC, ElfImage, Section, Symbol
+from rebuild.compare.elf_segments import hidden_data
 
 
 class Invariant(enum.Enum):
@@ -62,6 +63,7 @@ MAX_FUNCTIONS = 200_000
 # published compiler inlined the functions in between. Measured on real GCC 10 vs 12 pairs.
 INLINE_DEPTH = 3
 _CUT_SHORT = "(not checked: the time budget ran out)"
+HIDDEN = "(loaded bytes no section describes)"
 
 # GCC's names for the copies of a function it specialises or splits: foo.constprop.0,
 # foo.isra.3, foo.part.1, foo.cold, foo.lto_priv.0, and chains of them.
@@ -94,8 +96,11 @@ def invariant_findings(
     """
     expired: Deadline = deadline or (lambda: False)
     found: list[InvariantFinding] = []
-    pub_code = _Code(published, expired, aliases) if published.machine == "x86_64" else None
-    reb_code = _Code(rebuilt, expired) if rebuilt.machine == "x86_64" else None
+    # An import is data if either side's symbol table types it so: a published NOTYPE symbol
+    # and a rebuilt OBJECT one are the same import, named alike on both sides.
+    data = _imported_data(published) | _imported_data(rebuilt)
+    pub_code = _Code(published, expired, aliases, data) if published.machine == "x86_64" else None
+    reb_code = _Code(rebuilt, expired, None, data) if rebuilt.machine == "x86_64" else None
     checks: tuple[tuple[Invariant, Callable[[], Iterable[InvariantFinding]]], ...] = (
         (Invariant.STRINGS, lambda: _strings(published, rebuilt, expired)),
         (Invariant.CALLS, lambda: _calls(pub_code, reb_code, published, expired)),
@@ -214,6 +219,12 @@ class _Names:
 
 
 def _string_sections(image: ElfImage) -> list[Section]:
+    """The program's data, and the loaded bytes no section describes that the segment check
+    lets pass as patchelf's leftovers (a payload hidden there is still read)."""
+    hidden = [
+        Section(HIDDEN, "SHT_PROGBITS", SHF_ALLOC, r.vaddr, r.offset, r.size, "", True)
+        for r in hidden_data(image)
+    ]
     return [
         s
         for s in image.sections
@@ -222,7 +233,7 @@ def _string_sections(image: ElfImage) -> list[Section]:
         and s.kind == "SHT_PROGBITS"
         and s.fits
         and s.name not in _DERIVED
-    ]
+    ] + hidden
 
 
 def _runs(image: ElfImage, deadline: Deadline) -> Iterator[tuple[str, int]]:
@@ -325,7 +336,11 @@ class _Code:
     """The call graph and system-call counts of one image's functions, decoded once."""
 
     def __init__(
-        self, image: ElfImage, deadline: Deadline, aliases: Mapping[str, str] | None = None
+        self,
+        image: ElfImage,
+        deadline: Deadline,
+        aliases: Mapping[str, str] | None = None,
+        data: frozenset[str] | None = None,
     ) -> None:
         self.image = image
         self.deadline = deadline
@@ -335,6 +350,9 @@ class _Code:
         self.syscalls: Counter[str] = Counter()
         self.functions: set[str] = set()
         self.local: set[str] = set()
+        # Functions present only as GCC's constant-propagated clones (foo.constprop.0): their
+        # code is specialised for the constant arguments every remaining caller passes.
+        self.specialised: set[str] = set()
         self._decoded = False
         self._plt = _plt_slots(image)
         # Imports of C-library routines that only compute on memory: compilers inline them, or
@@ -344,11 +362,7 @@ class _Code:
             for s in image.dynamic_symbols
             if not s.defined and s.name and is_runtime_routine(f"{s.name}@{s.version or ''}")
         }
-        self._data = {
-            function_name(s.name)
-            for s in image.dynamic_symbols
-            if not s.defined and s.kind in ("STT_OBJECT", "STT_TLS") and s.name
-        }
+        self._data = _imported_data(image) if data is None else data
         self._defined = {
             function_name(s.name)
             for s in image.dynamic_symbols
@@ -360,6 +374,10 @@ class _Code:
             return self
         decoder = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
         budget = MAX_CODE
+        plain = {s.name for s in self.image.symbols if s.kind == "STT_FUNC" and s.name}
+        self.specialised = {
+            function_name(n) for n in plain if ".constprop." in n and function_name(n) not in plain
+        }
         for function in _functions(self.image):
             budget -= len(function.code)
             if budget < 0 or self.deadline():
@@ -405,7 +423,10 @@ class _Code:
         if held is not None:
             return function_name(held[0])
         section = self.image.section_at(target)
-        if section is None or not section.executable:
+        if section is None:
+            # A direct branch to bytes no section describes (hidden code): never the rebuild's.
+            return f"(code outside every section, {target:#x})"
+        if not section.executable:
             return None  # a jump through a data pointer: not a direct call
         return f"(code without a symbol in {section.name})"
 
@@ -443,6 +464,15 @@ class _Code:
             frontier = {c for f in frontier for c in self.calls.get(f, ())} - seen
             seen |= frontier
         return seen
+
+
+def _imported_data(image: ElfImage) -> frozenset[str]:
+    """The data objects (and thread-local variables) the image imports."""
+    return frozenset(
+        function_name(s.name)
+        for s in image.dynamic_symbols
+        if not s.defined and s.kind in ("STT_OBJECT", "STT_TLS") and s.name
+    )
 
 
 def _branch_target(address: int, size: int, operands: str) -> int | None:
@@ -581,6 +611,15 @@ def _accounted(pub: _Code, reb: _Code, caller: str, callee: str, depth: int) -> 
         # are out of place.
         return any(callee in callees for callees in reb.calls.values())
     if callee in reb.reach(holders, depth):
+        return True
+    if (
+        holders <= reb.specialised
+        and callee.endswith("@plt")
+        and any(callee in callees for callees in reb.calls.values())
+    ):
+        # The rebuild kept only a copy specialised for the arguments its callers pass, which
+        # drops the branches those constants rule out; the import itself is one the rebuild
+        # calls elsewhere (numpy's gentype_generic_method: PyObject_Call when kwds != NULL).
         return True
     inlined = callee not in reb.functions or (callee in pub.local and callee in reb.local)
     if callee.endswith("@plt") or not inlined or depth == 0:

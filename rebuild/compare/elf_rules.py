@@ -213,8 +213,9 @@ ELF_RULES: tuple[ElfRule, ...] = (
     ElfRule(
         "elf-libc-merged",
         frozenset({ElfAspect.LIBC_NEEDED}),
-        "libpthread, libdl and librt are part of libc.so.6 since glibc 2.34, and libc.so.6 is "
-        "loaded in every Python process",
+        "DT_NEEDED differs only in the system's C and C++ runtime (libpthread, libdl and librt "
+        "are part of libc.so.6 since glibc 2.34; libstdc++, libgcc_s and libm are recorded or not "
+        "as the linker's --as-needed decides), which every manylinux policy takes from the system",
         Origin.TOOLCHAIN,
     ),
     ElfRule(

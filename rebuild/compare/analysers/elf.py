@@ -59,7 +59,7 @@ def _unexplained_phrases(diff: ElfDiff, left: frozenset[ElfAspect]) -> list[str]
     phrases = []
     if ElfAspect.INVARIANTS in left:
         # What a check found on the published side only leads: it holds whatever the compiler.
-        found = [f"{f.check} {f.what} in {f.where}" for f in diff.findings]
+        found = [f"{f.check.value} {f.what} in {f.where}" for f in diff.findings]
         phrases.append(f"only in the published object: {wording.names(found, _NAMED)}")
     if ElfAspect.HIDDEN in left:
         phrases.append("loaded bytes the section headers hide")
