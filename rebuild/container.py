@@ -193,12 +193,15 @@ def build_image(
     *,
     buildargs: Mapping[str, str],
     labels: Mapping[str, str],
+    dockerfile: str = "Dockerfile",
     progress: Callable[[str], None] | None = None,
 ) -> LocalImage:
-    """Build ``context``'s Dockerfile as ``tag``. The build may use the network (apt-get)."""
+    """Build ``dockerfile`` (relative to ``context``) as ``tag``. The build may use the network
+    (apt-get)."""
     try:
         image, log = engine().images.build(
             path=str(context),
+            dockerfile=dockerfile,
             tag=tag,
             buildargs=dict(buildargs),
             labels=dict(labels),

@@ -1,11 +1,13 @@
 """Build images: their specs under ``containers/``, and getting one into the local engine.
 
 Each image is a folder ``containers/<name>/`` holding ``image.toml`` (what the image is and how to
-make it), ``packages.lock`` (the Debian package manifest it was pinned with) and a ``Dockerfile``
-(the registry path). :func:`ensure_image` finds the image in the engine by a tag derived from the
-spec, else pulls the pinned base by digest and builds the Dockerfile, else bootstraps it offline
-from Debian's packages with debootstrap. Whichever way, it reads the image's package manifest and
-lists where it drifts from the lock, so the report can record exactly what built the wheel.
+make it) and ``packages.lock`` (the Debian package manifest it was pinned with); every image is
+built from the one template ``containers/Dockerfile`` (the registry path and derived images)
+unless its folder holds a Dockerfile of its own. :func:`ensure_image` finds the image in the
+engine by a tag derived from the spec, else pulls the pinned base by digest and builds the
+template on it, else bootstraps it offline from Debian's packages with debootstrap. Whichever
+way, it reads the image's package manifest and lists where it drifts from the lock, so the
+report can record exactly what built the wheel.
 
 ``lock_manifest`` rewrites ``packages.lock`` (and the ``[pinned]`` table of ``image.toml``) from
 the image in the engine: run it after changing a spec, then commit both files.
@@ -564,6 +566,16 @@ def split_reference(reference: str) -> str:
     return name
 
 
+TEMPLATE = "Dockerfile"  # containers/Dockerfile: the template every image is built from
+
+
+def dockerfile_of(spec: ImageSpec) -> str:
+    """The Dockerfile an image is built with, relative to containers/: its own, else the
+    template (images are data: a folder holds only what differs)."""
+    own = spec.directory / "Dockerfile"
+    return f"{spec.directory.name}/Dockerfile" if own.is_file() else TEMPLATE
+
+
 def _pull_and_build(spec: ImageSpec, tag: str, say: Progress) -> container.LocalImage:
     """Pull the base pinned by digest, then install the locked packages on it (Dockerfile)."""
     repository = split_reference(spec.reference)
@@ -577,8 +589,9 @@ def _pull_and_build(spec: ImageSpec, tag: str, say: Progress) -> container.Local
     packages = list(locked) if locked is not None else list(spec.include)
     say(f"{spec.name}: installing {len(packages)} Debian packages on it…")
     image = container.build_image(
-        spec.directory,
+        spec.directory.parent,
         tag,
+        dockerfile=dockerfile_of(spec),
         buildargs={"BASE": base_tag, "PACKAGES": " ".join(packages)},
         # Blank the manifest labels a base made by rebuild would pass on: they describe the base.
         labels={**_labels(spec), LABEL_MANIFEST: "", LABEL_MANIFEST_SHA256: ""},
@@ -600,8 +613,9 @@ def _derive(spec: ImageSpec, tag: str, base: ImageRef, say: Progress) -> contain
     say(f"{spec.name}: installing {', '.join(packages)} on {base.tag}…")
     started = time.monotonic()
     image = container.build_image(
-        spec.directory,
+        spec.directory.parent,
         tag,
+        dockerfile=dockerfile_of(spec),
         buildargs={"BASE": base.tag, "PACKAGES": " ".join(packages)},
         labels={**_labels(spec), LABEL_MANIFEST: "", LABEL_MANIFEST_SHA256: ""},
         progress=say,

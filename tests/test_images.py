@@ -41,9 +41,11 @@ include = ["python3", "gcc"]
 
 @pytest.fixture
 def specs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """An empty containers directory that rebuild reads instead of the repository's."""
+    """A containers directory with no image in it (only the template every image is built
+    from), read instead of the repository's."""
     root = tmp_path / "containers"
     root.mkdir()
+    shutil.copy(REPO_CONTAINERS / images.TEMPLATE, root / images.TEMPLATE)
     monkeypatch.setenv("REBUILD_CONTAINERS_DIR", str(root))
     return root
 
@@ -71,7 +73,9 @@ def test_the_repository_image_spec_is_valid_and_pinned() -> None:
     assert locked is not None
     assert images.manifest_sha256(locked) == spec.pinned_manifest_sha256
     assert any(entry.startswith("python3.11=3.11.") for entry in locked)
-    assert (spec.directory / "Dockerfile").is_file()
+    # No copied Dockerfile: every image is built from the template beside the folders.
+    assert images.dockerfile_of(spec) == images.TEMPLATE
+    assert (spec.directory.parent / images.TEMPLATE).is_file()
 
 
 def test_a_valid_spec_loads(specs: Path) -> None:
