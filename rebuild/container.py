@@ -409,7 +409,7 @@ def _remove_run(client: Any, run_id: str) -> None:
     """Remove the container of one run, if the engine made it (quietly: an error is on its way)."""
     with contextlib.suppress(*_ENGINE_FAILURES):
         for container in client.containers.list(
-            all=True, filters={"label": f"{RUN_LABEL}={run_id}"}
+            all=True, sparse=True, filters={"label": f"{RUN_LABEL}={run_id}"}
         ):
             container.remove(force=True)
 
@@ -660,7 +660,9 @@ def _remove(container: Any, *, quiet: bool) -> None:
 def leftover_containers() -> list[str]:
     """Ids of containers rebuild made and did not remove (a killed run, a ``keep`` run)."""
     try:
-        found = engine().containers.list(all=True, filters={"label": f"{LABEL}=1"})
+        # Sparse: the list alone, no inspect of each one (an auto-removed container would be
+        # gone between the two).
+        found = engine().containers.list(all=True, sparse=True, filters={"label": f"{LABEL}=1"})
     except _ENGINE_FAILURES as e:
         raise ContainerError(f"cannot list containers: {e}", hint=_ENGINE_HINT) from e
     return sorted(str(c.id) for c in found)
@@ -717,10 +719,16 @@ def orphaned_containers(owner: str | None = None) -> list[str]:
     ``owner`` label value only, when given)."""
     wanted = f"{OWNER_LABEL}={owner}" if owner is not None else OWNER_LABEL
     try:
-        found = engine().containers.list(all=True, filters={"label": [f"{LABEL}=1", wanted]})
+        found = engine().containers.list(
+            all=True, sparse=True, filters={"label": [f"{LABEL}=1", wanted]}
+        )
     except _ENGINE_FAILURES as e:
         raise ContainerError(f"cannot list containers: {e}", hint=_ENGINE_HINT) from e
-    return sorted(str(c.id) for c in found if _orphaned(str(c.labels.get(OWNER_LABEL, ""))))
+    return sorted(
+        str(c.id)
+        for c in found
+        if _orphaned(str((c.attrs.get("Labels") or {}).get(OWNER_LABEL, "")))
+    )
 
 
 def sweep_orphans(owner: str | None = None) -> int:

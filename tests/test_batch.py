@@ -361,7 +361,9 @@ def test_a_lock_hash_that_matches_no_wheel_fails_without_a_build(
 
 def containers_of(root: Path) -> list[Any]:
     """rebuild's containers whose mounts are under ``root`` (this test's, not a neighbour's)."""
-    found = container_engine().containers.list(all=True, filters={"label": "org.rebuild=1"})
+    found = container_engine().containers.list(
+        all=True, sparse=True, filters={"label": "org.rebuild=1"}
+    )
     return [
         c
         for c in found

@@ -86,7 +86,7 @@ def _killed_runner(image: str, script: str) -> str:
 
 def _containers_of(owner: str) -> list[str]:
     found = container.engine().containers.list(
-        all=True, filters={"label": f"{container.OWNER_LABEL}={owner}"}
+        all=True, sparse=True, filters={"label": f"{container.OWNER_LABEL}={owner}"}
     )
     return [str(c.id) for c in found]
 

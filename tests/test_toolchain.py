@@ -280,6 +280,14 @@ def test_the_repository_images_have_their_suites_compilers() -> None:
     assert found["no-such-image"] is None
 
 
+def test_trixie_s_gcc_14_matches_gcc_toolset_14_by_major_minor() -> None:
+    # manylinux_2_28 (since 2024-12-17) and manylinux_2_34 build with gcc-toolset-14's 14.2.1.
+    trixie = toolchain.image_compilers(["trixie-py313"])["trixie-py313"]
+    assert trixie is not None and trixie.compiler.version == "14.2.0"
+    level = toolchain.match(Compiler("gcc", "14.2.1"), trixie.compiler)
+    assert level is ToolchainMatch.MAJOR_MINOR
+
+
 @pytest.mark.parametrize(
     ("published", "image", "level"),
     [

@@ -132,3 +132,20 @@ def _instructions(image: ElfImage, name: str) -> tuple[str, ...]:
     code = normalise(image.bytes_at(symbol.value, symbol.size), symbol.value, Symboliser(image))
     assert code is not None
     return tuple(_RODATA_OPERAND.sub("[.rodata:table]", line) for line in code)
+
+
+def test_a_compiled_cp313_wheel_is_checked_in_trixie(shared_cache: Path) -> None:
+    # CPython 3.13 is trixie's: MarkupSafe 3.0.2's manylinux2014 cp313 wheel (GCC 10.2.1) is
+    # rebuilt there by GCC 14.2.0, so its extension can only be attributed, never explained.
+    report = check(
+        Target.parse("markupsafe==3.0.2"),
+        WheelSelector(python="3.13", platform="manylinux_2_17_x86_64"),
+        CheckOptions(cache_dir=shared_cache),
+    )
+    assert report.failure is None, report.failure
+    assert report.build is not None and report.build.image.name == "trixie-py313"
+    assert report.comparison is not None
+    assert report.comparison.unexplained == ()
+    (extension,) = report.comparison.attributed
+    assert extension.member == "markupsafe/_speedups.cpython-313-x86_64-linux-gnu.so"
+    assert report.verdict is Verdict.DIVERGENT
