@@ -633,17 +633,10 @@ def _remove(container: Any, *, quiet: bool) -> None:
         container.remove(force=True)
     except docker.errors.NotFound:
         return
-    except docker.errors.APIError as e:
-        if e.status_code == 409:  # the engine is already removing it (auto_remove)
-            _wait_gone(container)
-            return
-        if quiet:
-            return
-        raise ContainerError(
-            f"cannot remove container {container.short_id}: {e}",
-            hint="remove it with `docker rm -f` or rebuild.container.remove_leftovers()",
-        ) from e
     except _ENGINE_FAILURES as e:
+        if isinstance(e, docker.errors.APIError) and e.status_code == 409:
+            _wait_gone(container)  # the engine is already removing it (auto_remove)
+            return
         if quiet:
             # Another exception is on its way out; it matters more, and remove_leftovers()
             # finds this container later by its label.

@@ -7,13 +7,11 @@ process with a timeout, which also reports its own peak resident size (not the s
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from helpers_child import run_measured
 
 from rebuild.errors import UsageError
 from rebuild.inputs import MAX_INCLUDE_DEPTH, MAX_INPUT_BYTES, read_input
@@ -25,12 +23,6 @@ RSS_BOUND = 200 * MiB
 SECONDS_BOUND = 30
 
 _CHILD = """
-import json, sys, time
-def hwm():
-    # VmHWM is this image's peak: ru_maxrss would carry the forked parent's across exec.
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
 from pathlib import Path
 from rebuild.errors import RebuildError
 from rebuild.inputs import read_input
@@ -50,15 +42,7 @@ print(json.dumps({
 
 def read_in_child(path: Path) -> dict[str, object]:
     """read_input(path) in a fresh interpreter: outcome, message, exit code, time, peak RSS."""
-    done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(path)],
-        capture_output=True,
-        text=True,
-        timeout=SECONDS_BOUND,
-        check=True,
-    )
-    result: dict[str, object] = json.loads(done.stdout)
-    return result
+    return run_measured(_CHILD, path, timeout=SECONDS_BOUND)
 
 
 def refused_in_bounds(path: Path, *, says: str) -> dict[str, object]:

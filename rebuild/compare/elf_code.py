@@ -34,18 +34,23 @@ def _is_branch(mnemonic: str) -> bool:
     return mnemonic.startswith(("call", "j", "loop")) or mnemonic in ("xbegin",)
 
 
+def named_symbols(image: ElfImage) -> list[tuple[int, int, str]]:
+    """(address, size, name) of every defined function and data symbol, by address."""
+    return sorted(
+        {
+            (s.value, s.size, s.name)
+            for s in image.symbols
+            if s.defined and s.name and s.value and s.kind in ("STT_FUNC", "STT_OBJECT")
+        }
+    )
+
+
 class Symboliser:
     """Names an address of one image by what is there."""
 
     def __init__(self, image: ElfImage) -> None:
         self.image = image
-        named = sorted(
-            {
-                (s.value, s.size, s.name)
-                for s in image.symbols
-                if s.defined and s.name and s.value and s.kind in ("STT_FUNC", "STT_OBJECT")
-            }
-        )
+        named = named_symbols(image)
         self._starts = [value for value, _, _ in named]
         self._named = named
         self._plt = self._plt_entries()
@@ -65,7 +70,7 @@ class Symboliser:
             for start in range(0, len(code), _PLT_ENTRY):
                 chunk = code[start : start + _PLT_ENTRY]
                 for address, size, _, operands in decoder.disasm_lite(chunk, section.addr + start):
-                    slot = _rip_target(address, size, operands)
+                    slot = rip_target(address, size, operands)
                     if slot is not None and slot in self.image.got:
                         entries[section.addr + start] = f"{self.image.got[slot]}@plt"
                         break
@@ -138,7 +143,8 @@ def _by_content(image: ElfImage, section: Section, addr: int) -> str:
     return f"{section.name}:[{head[:8].hex()}]"
 
 
-def _rip_target(address: int, size: int, operands: str) -> int | None:
+def rip_target(address: int, size: int, operands: str) -> int | None:
+    """The address an instruction's RIP-relative operand refers to, or None."""
     match = _RIP.search(operands)
     if match is None:
         return None
@@ -170,7 +176,7 @@ def normalise(
         if _is_branch(mnemonic) and _HEX_TARGET.match(operands):
             operands = symboliser.name(int(operands, 16), within=within)
         else:
-            target = _rip_target(address, size, operands)
+            target = rip_target(address, size, operands)
             if target is not None:
                 named = symboliser.name(target, within=within).replace("\\", "\\\\")
                 operands = _RIP.sub(f"[{named}]", operands, count=1)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import capstone
 
+from rebuild.compare.elf_code import named_symbols, rip_target
 from rebuild.compare.elf_imports import canonical, is_runtime_routine
 from rebuild.compare.elf_read import PARSE_ERRORS, SHF_ALLOC, ElfImage, Section, Symbol
 from rebuild.compare.elf_segments import hidden_data
@@ -74,7 +75,6 @@ _STATIC_LOCAL = re.compile(r"\.\d+$")
 _DIRECTORY = re.compile(r"(?:/[A-Za-z0-9_.+@~-]+)+")
 _PRINTABLE = re.compile(rb"[\x20-\x7e\t\n\r]{%d,}" % MIN_STRING)
 _STRING_AT = re.compile(rb"[\x20-\x7e\t\n\r]{1,48}\x00")
-_RIP = re.compile(r"\[rip ([+-]) 0x([0-9a-f]+)\]")
 _SYSCALLS = frozenset({"syscall", "sysenter", "int 0x80"})
 _PLT = (".plt", ".plt.sec", ".plt.got")
 # Allocated data that is not the program's own: tables the toolchain derives from the rest.
@@ -164,13 +164,7 @@ class _Names:
 
     def __init__(self, image: ElfImage) -> None:
         self.image = image
-        named = sorted(
-            {
-                (s.value, s.size, s.name)
-                for s in image.symbols
-                if s.defined and s.name and s.value and s.kind in ("STT_FUNC", "STT_OBJECT")
-            }
-        )
+        named = named_symbols(image)
         self._named = named
         self._starts = [value for value, _, _ in named]
         self._exact: dict[int, str] = {}
@@ -400,7 +394,7 @@ class _Code:
                 # (and the C runtime's optional hooks) calls it: through a register, next.
                 # A function this object defines has its address loaded from the GOT when
                 # another object could interpose it: that takes its address, it does not call.
-                slot = _rip_operand(address, size, operands)
+                slot = rip_target(address, size, operands)
                 if slot is not None and slot in self.image.got:
                     name = function_name(self.image.got[slot])
                     if name not in self._defined:
@@ -483,15 +477,7 @@ def _branch_target(address: int, size: int, operands: str) -> int | None:
             return None
     if not operands.startswith("qword ptr [rip"):
         return None  # through a register: not a direct call
-    return _rip_operand(address, size, operands)
-
-
-def _rip_operand(address: int, size: int, operands: str) -> int | None:
-    match = _RIP.search(operands)
-    if match is None:
-        return None
-    displacement = int(match.group(2), 16)
-    return address + size + (displacement if match.group(1) == "+" else -displacement)
+    return rip_target(address, size, operands)
 
 
 def _plt_slots(image: ElfImage) -> dict[int, str]:

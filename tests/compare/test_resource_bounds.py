@@ -8,14 +8,12 @@ suite's high-water mark; the timeout is the hard bound.
 
 from __future__ import annotations
 
-import json
 import struct
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 import pytest
+from helpers_child import run_measured
 
 from rebuild.compare.elf_read import MAX_SYMBOLS
 
@@ -23,12 +21,6 @@ from .wheels import BASE, make_wheel, point_entry_at
 
 MiB = 1024 * 1024
 _CHILD = """
-import json, sys, time
-def hwm():
-    # VmHWM is this image's peak: ru_maxrss would carry the forked parent's across exec.
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
 from pathlib import Path
 from rebuild.compare import compare_wheels
 from rebuild.errors import RebuildError
@@ -47,15 +39,7 @@ print(json.dumps(outcome))
 
 
 def compare_in_child(pub: Path, reb: Path, timeout: float) -> dict[str, object]:
-    done = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(pub), str(reb)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    result: dict[str, object] = json.loads(done.stdout)
+    result = run_measured(_CHILD, pub, reb, timeout=timeout)
     print(f"{pub.name}: {result['seconds']:.1f} s, peak RSS {int(result['rss']) // MiB} MiB")  # type: ignore[call-overload]
     return result
 
