@@ -118,6 +118,7 @@ class BatchOptions:
     selector: WheelSelector = field(default_factory=WheelSelector)
     # The CI switch: compiled members whose code could only be attributed fail the gate too.
     fail_on_attributed: bool = False
+    strict: bool = False  # a failed release, or none at all, fails the gate too
 
 
 @dataclass(frozen=True)
@@ -365,7 +366,10 @@ def run_batch(
         input=batch,
         outcomes=tuple(outcomes),
         review=build_review(
-            store.current_results(), only=keys, fail_on_attributed=options.fail_on_attributed
+            store.current_results(),
+            only=keys,
+            fail_on_attributed=options.fail_on_attributed,
+            strict=options.strict,
         ),
         killed_runs=killed,
         leftover_containers=leftovers,

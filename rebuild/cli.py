@@ -8,6 +8,7 @@ once, in :func:`main`.
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 import time
@@ -45,8 +46,10 @@ app = typer.Typer(
     add_completion=False,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a reader that went away
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -97,7 +100,9 @@ CacheOption = Annotated[
 ]
 JsonOption = Annotated[
     Path | None,
-    typer.Option("--json", help="Also write the report as a JSON document to this path."),
+    typer.Option(
+        "--json", help="Also write the report as a JSON document to this path (- for stdout)."
+    ),
 ]
 
 
@@ -170,6 +175,7 @@ def resolve(
     python: PythonOption = None,
     platform: PlatformOption = None,
     index_url: IndexOption = None,
+    json_path: JsonOption = None,
 ) -> None:
     """Show what a rebuild of NAME==VERSION would use: the wheel, the sdist, the source URLs."""
     release = pipeline.resolve(
@@ -178,6 +184,8 @@ def resolve(
         index_url=index_url,
         progress=_progress,
     )
+    if json_path is not None:
+        json_report.write_release(release, json_path)
     print_release(release, out)
 
 
@@ -349,6 +357,14 @@ FailOnAttributedOption = Annotated[
         "another compiler, its code not verified.",
     ),
 ]
+StrictOption = Annotated[
+    bool,
+    typer.Option(
+        "--strict",
+        help="Fail the gate (exit 11) also when a release failed to verify, or when there was "
+        "nothing to verify.",
+    ),
+]
 StoreOption = Annotated[
     Path | None,
     typer.Option(
@@ -373,7 +389,11 @@ def _print_review(review: store_module.Review, *, limit_rest: int = 20) -> None:
     from rebuild.store import Attention
 
     counts = " · ".join(f"{review.count(a)} {a.value}" for a in Attention if review.count(a))
-    out.print(f"[bold]{len(review.entries)} releases[/]: {counts or 'none'}")
+    # The count that matters first, impossible to misread: "0 of 2 verified".
+    out.print(
+        f"[bold]{review.good} of {len(review.entries)} releases verified[/] (reproducible or "
+        f"equivalent): {counts or 'none'}"
+    )
     shown, hidden = 0, 0
     for entry in review.entries:
         r = entry.result
@@ -433,13 +453,15 @@ def batch(
         Path | None, typer.Option("--json", help="Also write the summary as JSON to this path.")
     ] = None,
     fail_on_attributed: FailOnAttributedOption = False,
+    strict: StrictOption = False,
 ) -> None:
     """Verify every release a lock or requirements file pins; keep the results in the store.
 
     Releases the store already verified with this rebuild version and the same plan are not
     built again (unless --force); a killed batch, run again, finishes the rest. Exit 0 when
     nothing is unexplained or regressed, 11 when something needs review (with
-    --fail-on-attributed, also compiled code that could not be verified), 2 on a bad input.
+    --fail-on-attributed, also compiled code that could not be verified; with --strict, also a
+    release that failed to verify), 2 on a bad input.
     """
     import json as json_module
 
@@ -467,6 +489,7 @@ def batch(
         cache_dir=cache_dir,
         selector=WheelSelector(python=python, platform=platform),
         fail_on_attributed=fail_on_attributed,
+        strict=strict,
     )
     tally = {"done": 0, "running": 0, "failed": 0, "reused": 0}
     with (
@@ -568,11 +591,13 @@ def review(
     ] = None,
     store_path: StoreOption = None,
     fail_on_attributed: FailOnAttributedOption = False,
+    strict: StrictOption = False,
 ) -> None:
     """Review the store's current results: regressions and unexplained divergences first.
 
     Exit 0 when nothing is unexplained or regressed, 11 when something needs review (with
-    --fail-on-attributed, also compiled code that could not be verified).
+    --fail-on-attributed, also compiled code that could not be verified; with --strict, also a
+    release that failed, or an empty store).
     """
     import json as json_module
 
@@ -580,7 +605,7 @@ def review(
 
     with _open_store(store_path, existing=True) as results:
         summary = store_module.build_review(
-            results.current_results(), fail_on_attributed=fail_on_attributed
+            results.current_results(), fail_on_attributed=fail_on_attributed, strict=strict
         )
         if html_dir is not None:
             from rebuild.report import html as html_report
@@ -806,13 +831,37 @@ def recipe_validate(
 # --- commands added by later stages go above this line, each as one block ---
 
 
+def _identity(stream: object) -> tuple[int, int] | None:
+    """(device, inode) of the file behind a stream's descriptor; None if it has none."""
+    try:
+        status = os.fstat(stream.fileno())  # type: ignore[attr-defined]
+    except (AttributeError, OSError, ValueError):
+        return None
+    return status.st_dev, status.st_ino
+
+
 def main() -> None:
     """Entry point: run the app; a RebuildError becomes its message, hint and exit code.
 
     typer itself maps usage errors to 2 and Ctrl-C to 130.
     """
+    stdout_was = _identity(sys.stdout)
     try:
         app()
+    except SystemExit as e:
+        # A reader that went away (`rebuild check … | head`) makes click (vendored by typer) and
+        # rich exit 1, our "divergent": click leaves its PacifyFlushWrapper on stdout, rich
+        # points fd 1 at /dev/null. Either trace means a closed pipe, not a verdict.
+        if e.code == 1 and (
+            type(sys.stdout).__name__ == "PacifyFlushWrapper" or _identity(sys.stdout) != stdout_was
+        ):
+            sys.exit(EXIT_BROKEN_PIPE)
+        raise
+    except BrokenPipeError:
+        # Raised past both: exit as a shell does for SIGPIPE, what is still buffered to nowhere.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(EXIT_BROKEN_PIPE)
     except RebuildError as e:
         err.print(f"[bold red]error[/] ({e.stage}): {safe(e.message)}")
         if e.hint:

@@ -197,9 +197,11 @@ def build_image(
     progress: Callable[[str], None] | None = None,
 ) -> LocalImage:
     """Build ``dockerfile`` (relative to ``context``) as ``tag``. The build may use the network
-    (apt-get)."""
+    (apt-get). Its output reaches ``progress`` line by line as the engine sends it: an image
+    that compiles an interpreter takes minutes, and a silent wait looks like a hang."""
+    tail: collections.deque[str] = collections.deque(maxlen=80)
     try:
-        image, log = engine().images.build(
+        chunks = engine().api.build(
             path=str(context),
             dockerfile=dockerfile,
             tag=tag,
@@ -208,22 +210,25 @@ def build_image(
             rm=True,
             forcerm=True,
             pull=False,
+            decode=True,
         )
-    except docker.errors.BuildError as e:
-        tail = "".join(str(chunk.get("stream", "")) for chunk in e.build_log)[-4000:]
-        raise ContainerError(
-            f"building {tag} failed: {e.msg}\n{tail}",
-            hint="the Debian mirror must be reachable from containers and still serve the locked "
-            "versions (after a point release, old versions live only on snapshot.debian.org)",
-        ) from e
+        for chunk in chunks:
+            if "error" in chunk:
+                raise ContainerError(
+                    f"building {tag} failed: {chunk['error']}\n" + "".join(tail)[-4000:],
+                    hint="the Debian mirror must be reachable from containers and still serve "
+                    "the locked versions (after a point release, old versions live only on "
+                    "snapshot.debian.org)",
+                )
+            text = str(chunk.get("stream", ""))
+            if text:
+                tail.append(text)
+                line = text.rstrip()
+                if line and progress is not None:
+                    progress(line)
+        return _local_image(engine().images.get(tag))
     except _ENGINE_FAILURES as e:
         raise ContainerError(f"building {tag} failed: {e}", hint=_ENGINE_HINT) from e
-    if progress is not None:
-        for chunk in log:
-            line = str(chunk.get("stream", "")).rstrip()
-            if line:
-                progress(line)
-    return _local_image(image)
 
 
 def remove_image(ref: str) -> None:

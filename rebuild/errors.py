@@ -48,6 +48,14 @@ class ResolveError(RebuildError):
     stage = "resolve"
 
 
+class UnreachableError(RebuildError):
+    """The index could not be reached at all (refused, timed out, no route), after retries:
+    an outage, not an answer about the release."""
+
+    exit_code = 12
+    stage = "network"
+
+
 class FetchError(RebuildError):
     """A download failed, or its bytes do not match the hash the index published."""
 
@@ -99,4 +107,5 @@ EXIT_CODES: dict[int, str] = {
     ContainerError.exit_code: "container error: no engine, image unavailable, container failure",
     RebuildError.exit_code: "internal error",
     EXIT_NEEDS_REVIEW: "batch/review: regressions or unexplained divergences need review",
+    UnreachableError.exit_code: "index unreachable: refused, timed out or no route (an outage)",
 }

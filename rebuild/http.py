@@ -13,6 +13,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from rebuild.credentials import HostAuth
+
 # Statuses worth asking again for: rate limiting and server-side failures. Any other 4xx is the
 # request's fault and will not change on a second try.
 RETRY_STATUSES = frozenset({429, *range(500, 600)})
@@ -63,6 +65,8 @@ def http_session(*, retries: int = 3, backoff: float = 0.5) -> requests.Session:
     session.mount("https://", adapter)
     session.mount("http://", adapter)
     session.headers["User-Agent"] = user_agent()
+    # An index's credentials go to its own host only, else the user's netrc (rebuild.credentials).
+    session.auth = HostAuth()
     return session
 
 

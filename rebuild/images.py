@@ -35,6 +35,7 @@ import platformdirs
 from rebuild import container
 from rebuild.errors import ContainerError, PlanError
 from rebuild.models import ImageInfo
+from rebuild.resources import data_dir
 
 Progress = Callable[[str], None]
 
@@ -48,6 +49,7 @@ LABEL_SPEC = "org.rebuild.spec"
 LABEL_PYTHON = "org.rebuild.python"
 LABEL_MANIFEST = "org.rebuild.manifest"
 LABEL_MANIFEST_SHA256 = "org.rebuild.manifest-sha256"
+LABEL_PYTHON_SOURCE = "org.rebuild.python-source"  # "<url>#sha256=<hex>" of a built CPython
 
 # Only installed packages: a removed package can linger in dpkg's database with its config files.
 _DPKG_QUERY = ("dpkg-query", "-W", "-f", "${db:Status-Abbrev}|${Package}=${Version}\\n")
@@ -56,6 +58,16 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _DEB_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+")
 _PYTHON = re.compile(r"3\.\d+")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_PYTHON_RELEASE = re.compile(r"3\.\d+\.\d+")
+# Where a CPython source may come from: the Debian archive's pool, the way every other byte of an
+# image here is had. The file name is the orig tarball's.
+_PYTHON_SOURCE_URL = re.compile(
+    r"https?://[a-z0-9.-]+(:[0-9]+)?/debian/pool/main/p/"
+    r"python3\.\d+/python3\.\d+_[0-9.]+\.orig\.tar\.(gz|xz)"
+)
+# ./configure options an [interpreter] may pass; --prefix is ours (builds find it on PATH).
+_CONFIGURE = re.compile(r"--(disable|enable|with|without)-[a-z0-9-]+(=[a-z0-9._-]+)?")
 
 
 class ImageSource(enum.Enum):
@@ -65,6 +77,26 @@ class ImageSource(enum.Enum):
     PULLED = "pulled"
     BOOTSTRAPPED = "bootstrapped"
     DERIVED = "derived"  # built here FROM another local image, adding Debian packages
+
+
+@dataclass(frozen=True)
+class PythonSource:
+    """A CPython built from source in a derived image (``[interpreter]``), as manylinux does.
+
+    For the interpreters a suite lacks: Debian's archive serves the upstream release tarballs of
+    the CPythons its suites carry (``pool/main/p/python3.X/python3.X_<version>.orig.tar.*``), so
+    an image with an older compiler can build a newer CPython with that compiler. The tarball is
+    fetched on the host and checked against ``sha256`` before the image build sees it.
+    """
+
+    version: str  # "3.11.2"
+    url: str
+    sha256: str
+    configure: tuple[str, ...]  # ./configure options beyond --prefix
+
+    @property
+    def filename(self) -> str:
+        return self.url.rstrip("/").rsplit("/", 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -90,6 +122,13 @@ class ImageSpec:
     # apt-get during the image build (which may use the network; builds in it never do).
     base: str = ""
     packages: tuple[str, ...] = ()
+    # A derived image may build its own CPython ([interpreter]); builds then use it.
+    python_source: PythonSource | None = None
+
+    @property
+    def interpreter(self) -> str:
+        """The command builds run the image's CPython as: on PATH, /usr/local/bin first."""
+        return f"python{self.python}"
 
     @property
     def path(self) -> Path:
@@ -124,6 +163,8 @@ class ImageRef:
     """Installed Debian packages, sorted ``package=version``."""
     drift: tuple[str, ...]
     """Differences from ``packages.lock``, ``"gcc-12: 12.2.0-14 -> 12.2.0-14+deb12u1"``."""
+    python_source: str = ""
+    """The CPython the image built from source, ``<url>#sha256=<hex>``; empty: the suite's."""
 
     @property
     def manifest_sha256(self) -> str:
@@ -140,6 +181,7 @@ class ImageRef:
             manifest_sha256=self.manifest_sha256,
             packages=len(self.manifest),
             drift=self.drift,
+            python_source=self.python_source,
         )
 
 
@@ -147,11 +189,8 @@ class ImageRef:
 
 
 def containers_dir() -> Path:
-    """Where image specs live: ``$REBUILD_CONTAINERS_DIR``, else the repository's containers/."""
-    configured = os.environ.get("REBUILD_CONTAINERS_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parent.parent / "containers"
+    """Where image specs live: ``$REBUILD_CONTAINERS_DIR``, else the ones shipped with rebuild."""
+    return data_dir("containers", "REBUILD_CONTAINERS_DIR")
 
 
 def cache_dir() -> Path:
@@ -226,8 +265,11 @@ def _parse_derived(fields: _Fields, name: str, path: Path) -> ImageSpec:
         raise derive.error("from", "names the image itself")
     base = load_spec(base_name)
     python = fields.text("python", pattern=_PYTHON)
-    if python != base.python:
+    source = _parse_python_source(fields) if "interpreter" in fields.data else None
+    if source is None and python != base.python:
         raise fields.error("python", f"is {python}, but the base {base_name} has {base.python}")
+    if source is not None and not source.version.startswith(f"{python}."):
+        raise fields.error("python", f"is {python}, but [interpreter] builds {source.version}")
     return ImageSpec(
         name=name,
         description=fields.text("description", required=False),
@@ -244,7 +286,31 @@ def _parse_derived(fields: _Fields, name: str, path: Path) -> ImageSpec:
         directory=path.parent,
         base=base_name,
         packages=derive.strings("packages", pattern=_DEB_PACKAGE),
+        python_source=source,
     )
+
+
+def _parse_python_source(fields: _Fields) -> PythonSource:
+    table = fields.table("interpreter")
+    url = table.text("source")
+    if not _PYTHON_SOURCE_URL.fullmatch(url):
+        raise table.error(
+            "source", f"is {url!r}; expected an orig tarball in a Debian mirror's pool/main/p/"
+        )
+    configure = table.strings("configure", pattern=_CONFIGURE, required=False)
+    return PythonSource(
+        version=table.text("version", pattern=_PYTHON_RELEASE),
+        url=url,
+        sha256=table.text("sha256", pattern=_SHA256),
+        configure=configure,
+    )
+
+
+def built_python(spec: ImageSpec) -> PythonSource | None:
+    """The CPython built from source that an image runs: its own, or its base's."""
+    while spec.python_source is None and spec.base:
+        spec = load_spec(spec.base)
+    return spec.python_source
 
 
 def installed_packages(spec: ImageSpec) -> frozenset[str]:
@@ -259,7 +325,7 @@ class _Fields:
     """Typed access to one TOML table, with errors that name the file and the field."""
 
     def __init__(self, data: dict[str, Any], path: Path, prefix: str = "") -> None:
-        self._data = data
+        self.data = data
         self._path = path
         self._prefix = prefix
 
@@ -270,11 +336,11 @@ class _Fields:
         )
 
     def _get(self, key: str, kind: type, required: bool) -> Any:
-        if key not in self._data:
+        if key not in self.data:
             if required:
                 raise self.error(key, "is missing")
             return kind()
-        value = self._data[key]
+        value = self.data[key]
         if not isinstance(value, kind):
             raise self.error(key, f"must be a {kind.__name__}, not {type(value).__name__}")
         return value
@@ -289,9 +355,11 @@ class _Fields:
             raise self.error(key, f"is {value!r}, which is not a valid value")
         return value
 
-    def strings(self, key: str, *, pattern: re.Pattern[str]) -> tuple[str, ...]:
-        values: list[Any] = self._get(key, list, True)
-        if not values:
+    def strings(
+        self, key: str, *, pattern: re.Pattern[str], required: bool = True
+    ) -> tuple[str, ...]:
+        values: list[Any] = self._get(key, list, required)
+        if required and not values:
             raise self.error(key, "is empty")
         for value in values:
             if not isinstance(value, str) or not pattern.fullmatch(value):
@@ -318,9 +386,16 @@ def spec_hash(spec: ImageSpec) -> str:
         "include": sorted(spec.include),
     }
     if spec.base:
-        # A derived image changes with its base: the base's tag is part of its own.
+        # A derived image changes with its base: the base's tag is part of its own, and with the
+        # Dockerfile it is built from.
         material["base"] = image_tag(load_spec(spec.base))
         material["packages"] = sorted(spec.packages)
+        material["dockerfile"] = hashlib.sha256(
+            (containers_dir() / dockerfile_of(spec)).read_bytes()
+        ).hexdigest()
+    if spec.python_source is not None:
+        source = spec.python_source
+        material["interpreter"] = [source.version, source.sha256, *source.configure]
     encoded = json.dumps(material, sort_keys=True).encode()
     return hashlib.sha256(encoded).hexdigest()[:12]
 
@@ -397,7 +472,7 @@ def image_manifest(image: container.LocalImage) -> tuple[str, ...]:
     cached = _manifest_cache(image.id)
     if cached.is_file():
         return tuple(sorted(cached.read_text(encoding="utf-8").split()))
-    manifest = _probe(image.id).manifest
+    manifest = _probe(image.id, _interpreter_of(image)).manifest
     _write_atomically(cached, _lock_body(manifest))
     return manifest
 
@@ -406,16 +481,22 @@ def _manifest_cache(image_id: str) -> Path:
     return cache_dir() / "manifests" / f"{image_id.removeprefix('sha256:')}.lock"
 
 
+def _interpreter_of(image: container.LocalImage) -> str:
+    python = image.labels.get(LABEL_PYTHON, "")
+    return f"python{python}" if _PYTHON.fullmatch(python) else "python3"
+
+
 @dataclass(frozen=True)
 class _Probe:
     python: str
     manifest: tuple[str, ...]
 
 
-def _probe(image_id: str) -> _Probe:
+def _probe(image_id: str, interpreter: str = "python3") -> _Probe:
     """Run the image once, as a build would run it: its Python version and its packages."""
-    script = "python3 -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])' && " + " ".join(
-        f"'{arg}'" for arg in _DPKG_QUERY
+    script = (
+        f"{interpreter} -c 'import sys; print(\"%d.%d\" % sys.version_info[:2])' && "
+        + " ".join(f"'{arg}'" for arg in _DPKG_QUERY)
     )
     spec = container.SandboxSpec(
         image=image_id, command=("/bin/sh", "-c", script), memory="512m", timeout_s=120
@@ -423,7 +504,7 @@ def _probe(image_id: str) -> _Probe:
     result = container.run_sandboxed(spec)
     if result.exit_code != 0 or result.timed_out:
         raise ContainerError(
-            f"the image {image_id[:19]} does not run python3 and dpkg-query as a build would "
+            f"the image {image_id[:19]} does not run {interpreter} and dpkg-query as a build would "
             f"(exit {result.exit_code}):\n{result.log[-2000:]}",
             hint="the image is not usable for builds; remove it (docker rmi) and let rebuild "
             "make it again",
@@ -510,6 +591,7 @@ def lock_manifest(name: str, *, progress: Progress | None = None) -> ImageRef:
         python=ref.python,
         manifest=ref.manifest,
         drift=(),
+        python_source=ref.python_source,
     )
 
 
@@ -543,6 +625,7 @@ def _image_ref(
         python=image.labels.get(LABEL_PYTHON, spec.python),
         manifest=manifest,
         drift=drift,
+        python_source=image.labels.get(LABEL_PYTHON_SOURCE, ""),
     )
 
 
@@ -567,13 +650,16 @@ def split_reference(reference: str) -> str:
 
 
 TEMPLATE = "Dockerfile"  # containers/Dockerfile: the template every image is built from
+CPYTHON_TEMPLATE = "Dockerfile.cpython"  # ... and the one for images that build a CPython
 
 
 def dockerfile_of(spec: ImageSpec) -> str:
     """The Dockerfile an image is built with, relative to containers/: its own, else the
     template (images are data: a folder holds only what differs)."""
     own = spec.directory / "Dockerfile"
-    return f"{spec.directory.name}/Dockerfile" if own.is_file() else TEMPLATE
+    if own.is_file():
+        return f"{spec.directory.name}/Dockerfile"
+    return CPYTHON_TEMPLATE if spec.python_source is not None else TEMPLATE
 
 
 def _pull_and_build(spec: ImageSpec, tag: str, say: Progress) -> container.LocalImage:
@@ -597,14 +683,15 @@ def _pull_and_build(spec: ImageSpec, tag: str, say: Progress) -> container.Local
         labels={**_labels(spec), LABEL_MANIFEST: "", LABEL_MANIFEST_SHA256: ""},
         progress=say,
     )
-    probe = _probe(image.id)
+    probe = _probe(image.id, spec.interpreter)
     _check_python(spec, probe)
     _write_atomically(_manifest_cache(image.id), _lock_body(probe.manifest))
     return image
 
 
 def _derive(spec: ImageSpec, tag: str, base: ImageRef, say: Progress) -> container.LocalImage:
-    """Build a derived image FROM its local base, installing its packages with apt-get."""
+    """Build a derived image FROM its local base: its packages with apt-get, then its CPython
+    from source when it has an ``[interpreter]``."""
     locked = read_lock(spec)
     wanted = set(spec.packages)
     # The lock pins this image's own packages at their locked versions; the base's stay as is.
@@ -612,19 +699,57 @@ def _derive(spec: ImageSpec, tag: str, base: ImageRef, say: Progress) -> contain
     packages = sorted(pinned.get(name, name) for name in wanted)
     say(f"{spec.name}: installing {', '.join(packages)} on {base.tag}…")
     started = time.monotonic()
-    image = container.build_image(
-        spec.directory.parent,
-        tag,
-        dockerfile=dockerfile_of(spec),
-        buildargs={"BASE": base.tag, "PACKAGES": " ".join(packages)},
-        labels={**_labels(spec), LABEL_MANIFEST: "", LABEL_MANIFEST_SHA256: ""},
-        progress=say,
-    )
-    probe = _probe(image.id)
+    labels = {**_labels(spec), LABEL_MANIFEST: "", LABEL_MANIFEST_SHA256: ""}
+    buildargs = {"BASE": base.tag, "PACKAGES": " ".join(packages)}
+    with tempfile.TemporaryDirectory(prefix=f"{spec.name}-", dir=_scratch()) as staging:
+        context, dockerfile = spec.directory.parent, dockerfile_of(spec)
+        source = spec.python_source
+        if source is not None:
+            # Only the Dockerfile and the checked tarball go to the engine.
+            context = Path(staging)
+            tarball = fetch_python_source(source, say)
+            os.link(tarball, context / source.filename)
+            shutil.copyfile(spec.directory.parent / dockerfile, context / "Dockerfile")
+            dockerfile = "Dockerfile"
+            buildargs |= {
+                "PYTHON_TARBALL": source.filename,
+                "CONFIGURE": " ".join(source.configure),
+            }
+            labels[LABEL_PYTHON_SOURCE] = f"{source.url}#sha256={source.sha256}"
+            say(f"{spec.name}: building CPython {source.version} from source (minutes)")
+        image = container.build_image(
+            context,
+            tag,
+            dockerfile=dockerfile,
+            buildargs=buildargs,
+            labels=labels,
+            progress=say,
+        )
+    probe = _probe(image.id, spec.interpreter)
     _check_python(spec, probe)
     _write_atomically(_manifest_cache(image.id), _lock_body(probe.manifest))
     say(f"{spec.name}: ready in {time.monotonic() - started:.0f} s, {image.id[:19]}")
     return image
+
+
+def fetch_python_source(source: PythonSource, say: Progress) -> Path:
+    """The CPython tarball an ``[interpreter]`` names, downloaded once and sha256-checked."""
+    from rebuild.fetch import Cache
+    from rebuild.models import DistFile, DistKind
+
+    wanted = DistFile(
+        filename=source.filename, url=source.url, sha256=source.sha256, kind=DistKind.SDIST
+    )
+    cache = Cache(cache_dir())
+    if not cache.has(wanted):
+        say(f"downloading {source.url}…")
+    return cache.fetch(wanted).path
+
+
+def _scratch() -> Path:
+    root = cache_dir()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
 
 
 # ------------------------------------------------------------------------ bootstrap (offline path)
@@ -674,7 +799,7 @@ def _bootstrap(spec: ImageSpec, tag: str, say: Progress) -> container.LocalImage
         image = _import(rootfs, tag, spec, manifest)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    probe = _probe(image.id)
+    probe = _probe(image.id, spec.interpreter)
     _check_python(spec, probe)
     if probe.manifest != manifest:
         raise ContainerError(

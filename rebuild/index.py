@@ -31,12 +31,22 @@ from packaging.utils import (
 )
 from packaging.version import InvalidVersion, Version
 
-from rebuild.errors import FetchError, RebuildError, ResolveError, UsageError
+from rebuild.credentials import redact, register
+from rebuild.errors import (
+    FetchError,
+    RebuildError,
+    ResolveError,
+    UnreachableError,
+    UsageError,
+)
 from rebuild.http import borrowed_session
 from rebuild.models import DistFile, DistKind, Release, Target, WheelSelector
+from rebuild.simple_html import parse_project_page
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple/"
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+# JSON preferred (PEP 691), HTML (PEP 503) accepted, as pip asks.
+SIMPLE_ACCEPT = f"{SIMPLE_JSON}, application/vnd.pypi.simple.v1+html; q=0.1, text/html; q=0.01"
 SUPPORTED_API_MAJOR = 1
 
 # Bounds on what we read from the network into memory. The largest project pages on PyPI are a
@@ -62,10 +72,12 @@ def choose_index_url(explicit: str | None) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise UsageError(
-            f"{url!r} is not an http(s) index URL",
+            f"{redact(url)!r} is not an http(s) index URL",
             hint="give the simple index's base URL, e.g. https://pypi.org/simple/",
         )
-    return url.strip().rstrip("/") + "/"
+    # The user and password leave the URL here: requests to the index's host get them, and
+    # nothing rebuild prints, stores or reports carries them.
+    return register(url.strip()).rstrip("/") + "/"
 
 
 def _describe_python() -> str:
@@ -537,8 +549,11 @@ class IndexClient:
         return found
 
     def _project_page(self, session: requests.Session, target: Target) -> tuple[str, object]:
+        """The project's page as PEP 691 JSON; a PEP 503 HTML page is read into that shape."""
         url = self.project_url(target.name)
-        response = _get(session, url, accept=SIMPLE_JSON, timeout=self._timeout, error=ResolveError)
+        response = _get(
+            session, url, accept=SIMPLE_ACCEPT, timeout=self._timeout, error=ResolveError
+        )
         with response:
             if response.status_code == 404:
                 raise ResolveError(
@@ -547,20 +562,21 @@ class IndexClient:
                 )
             _check_status(response, url, ResolveError)
             content_type = response.headers.get("Content-Type", "")
-            if content_type.startswith("text/html"):
-                raise ResolveError(
-                    f"{url} answered with HTML, not the JSON simple API (PEP 691)",
-                    hint="rebuild needs an index that serves application/vnd.pypi.simple.v1+json "
-                    "(PyPI, devpi, recent Artifactory/Nexus)",
-                )
             body = _read_bounded(response, MAX_INDEX_PAGE_BYTES, url, ResolveError)
             page_url = response.url or url
+        if content_type.startswith(("text/html", "application/vnd.pypi.simple.v1+html")):
+            try:
+                return page_url, parse_project_page(
+                    body.decode(response.encoding or "utf-8", errors="replace"), page_url
+                )
+            except ValueError as e:
+                raise ResolveError(f"{url} is not a readable PEP 503 page: {e}") from e
         try:
             return page_url, json.loads(body)
         except (ValueError, RecursionError) as e:
             raise ResolveError(
                 f"{url} did not answer with valid JSON ({content_type or 'no content type'})",
-                hint="check --index-url points at a PEP 691 simple index",
+                hint="check --index-url points at a PEP 691 or PEP 503 simple index",
             ) from e
 
     def _project_urls(
@@ -643,9 +659,18 @@ def _get(
 ) -> requests.Response:
     try:
         return session.get(url, headers={"Accept": accept}, timeout=timeout, stream=True)
+    except (requests.ConnectionError, requests.Timeout) as e:
+        if error is not ResolveError:  # a best-effort read beside the index page
+            raise error(f"could not reach {url}: {redact(str(e))}") from e
+        raise UnreachableError(
+            f"could not reach {url}: {redact(str(e))}",
+            hint="the index is down or unreachable from here (retried with backoff): check the "
+            "network, a proxy (HTTPS_PROXY) or --index-url; exit 12 tells an outage from a "
+            "missing release",
+        ) from e
     except requests.RequestException as e:
         raise error(
-            f"could not reach {url}: {e}",
+            f"could not reach {url}: {redact(str(e))}",
             hint="check the network, a proxy (HTTPS_PROXY) or --index-url; transient errors "
             "were already retried",
         ) from e

@@ -508,6 +508,8 @@ class ImageInfo:
     manifest_sha256: str  # hash of the sorted package manifest
     packages: int
     drift: tuple[str, ...] = ()  # differences from the pinned manifest
+    # A CPython the image built from source: "<tarball url>#sha256=<hex>"; empty: the suite's.
+    python_source: str = ""
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -18,6 +19,7 @@ from pathlib import Path
 from packaging.utils import canonicalize_name
 
 from rebuild import __version__
+from rebuild.archive import ZIP_READ_ERRORS
 from rebuild.cleanup import remove_tree
 from rebuild.compare import compare_wheels
 from rebuild.compare.rules import explain_expected
@@ -128,6 +130,45 @@ def _failed(
 
 
 def _published_wheel(
+    release: Release, wheel: Path | None, cache: Cache, notes: list[str]
+) -> tuple[Artifact, datetime | None]:
+    """The wheel to verify and the instant its build requirements are resolved as of: the
+    index's upload time, else (an HTML index lists none) the wheel's own newest zip timestamp,
+    and the notes say which."""
+    artifact, uploaded = _wheel_and_upload_time(release, wheel, cache, notes)
+    if uploaded is not None:
+        return artifact, uploaded
+    stamped = newest_zip_time(artifact.path)
+    if stamped is None:
+        notes.append(
+            "no upload time is known (the index lists none, and the wheel's zip timestamps are "
+            "the 1980 placeholder): build requirements are resolved as of today"
+        )
+        return artifact, None
+    notes.append(
+        "no upload time is known (the index lists none): build requirements are resolved as of "
+        f"the wheel's newest zip timestamp, {stamped.isoformat()} (read as UTC)"
+    )
+    return artifact, stamped
+
+
+def newest_zip_time(wheel: Path) -> datetime | None:
+    """The newest entry timestamp of a zip, as UTC; None when there is none past 1980."""
+    try:
+        with zipfile.ZipFile(wheel) as archive:
+            stamps = [info.date_time for info in archive.infolist()]
+    except ZIP_READ_ERRORS:
+        return None
+    newest = max(stamps, default=None)
+    if newest is None or newest[0] <= 1980:
+        return None
+    try:
+        return datetime(*newest, tzinfo=UTC)
+    except ValueError:  # a hostile zip's impossible date
+        return None
+
+
+def _wheel_and_upload_time(
     release: Release, wheel: Path | None, cache: Cache, notes: list[str]
 ) -> tuple[Artifact, datetime | None]:
     """The wheel to verify and its upload time: the index's, or the user's own file."""

@@ -28,7 +28,7 @@ from rebuild import toolchain
 from rebuild.archive import ZIP_READ_ERRORS
 from rebuild.errors import ArchiveError, PlanError
 from rebuild.models import Plan, Toolchain, ToolchainEvidence, ToolchainMatch
-from rebuild.recipes import Recipe, apply_recipe
+from rebuild.recipes import UNMATCHED_CLAUSE, Recipe, apply_recipe
 from rebuild.toolchain import ImageCompiler, PublishedToolchain
 
 # WHEEL files are a few hundred bytes; a bigger one is hostile or broken.
@@ -188,7 +188,9 @@ def repair_platform(evidence: WheelEvidence, backend: str | None) -> tuple[str |
 
     A manylinux/musllinux tag (in the filename or the WHEEL ``Tag:`` lines) is what auditwheel
     writes; ``<pkg>.libs/`` is where it grafts libraries. Of several policies the wheel claims,
-    the most compatible one is what auditwheel was asked for (it adds the aliases). Returns
+    the least compatible one (the newest glibc or musl) is what auditwheel was asked for: it adds
+    the aliases and every older policy the wheel also satisfies (unless told ``--only-plat``), so
+    a wheel repaired in a manylinux_2_28 image for 2_28 is tagged 2014, 2_17 and 2_28. Returns
     ``(None, why not)`` when there is nothing to replay.
     """
     platforms = {t.platform for t in evidence.tags}
@@ -202,7 +204,7 @@ def repair_platform(evidence: WheelEvidence, backend: str | None) -> tuple[str |
         return None, "no manylinux/musllinux tag"
     if backend in _SELF_REPAIRING:
         return None, f"{backend} audits and tags the wheel itself"
-    family, major, minor, arch = min(policies, key=lambda p: (p[1], p[2]))
+    family, major, minor, arch = max(policies, key=lambda p: (p[1], p[2]))
     tags = ", ".join(sorted(p for p in platforms if _policy(p) is not None))
     where = f"platform tags {tags}"
     if evidence.wheel_tags:
@@ -213,9 +215,12 @@ def repair_platform(evidence: WheelEvidence, backend: str | None) -> tuple[str |
 
 
 # CPython releases Debian ships in no suite: images are made from Debian's packages only.
+# CPythons no image can have: in no Debian suite, and no longer in Debian's pool as a source
+# either (an image builds the CPython a suite lacks from the archive's orig tarball; for these
+# the pool answers 404, and no other archive is reachable from here).
 _NOT_IN_DEBIAN = {
-    "3.10": "bullseye has 3.9, bookworm 3.11",
-    "3.12": "bookworm has 3.11, trixie 3.13",
+    "3.10": "bullseye has 3.9, bookworm 3.11, and the archive no longer serves its source",
+    "3.12": "bookworm has 3.11, trixie 3.13, and the archive no longer serves its source",
 }
 
 
@@ -303,7 +308,7 @@ def plan_build(
         wheel, upload_time=upload_time, images=images, published=published, compilers=compilers
     )
     if recipe is None or version is None:
-        return _with_toolchain(inferred, published, compilers)
+        return _with_toolchain(inferred, published, compilers, images)
     section = recipe.select(version, inferred.wheel_tags)
     if section is None:
         planned = replace(
@@ -314,9 +319,9 @@ def plan_build(
                 f"{', '.join(inferred.wheel_tags)}: planned from the wheel alone",
             ),
         )
-        return _with_toolchain(planned, published, compilers)
+        return _with_toolchain(planned, published, compilers, images)
     return _with_toolchain(
-        apply_recipe(inferred, recipe, section, dict(images)), published, compilers
+        apply_recipe(inferred, recipe, section, dict(images)), published, compilers, images
     )
 
 
@@ -336,13 +341,11 @@ def _pure(evidence: WheelEvidence) -> bool:
     return all(t.platform == "any" for t in evidence.tags)
 
 
-# The sentence plan and recipe notes end with when the image's compiler is not the published
-# one; where the compiler is matched, the toolchain note says what holds instead.
-_UNMATCHED = "toolchain divergence"
-
-
 def _with_toolchain(
-    plan: Plan, published: PublishedToolchain, compilers: Mapping[str, ImageCompiler | None]
+    plan: Plan,
+    published: PublishedToolchain,
+    compilers: Mapping[str, ImageCompiler | None],
+    images: Mapping[str, str],
 ) -> Plan:
     """``plan`` with the toolchain of its (final) image: the match, its evidence, the flags."""
     if plan.pure:
@@ -357,10 +360,23 @@ def _with_toolchain(
             f"compiler not matched: published {chosen.published}, rebuilt with "
             f"{chosen.rebuilt} in {plan.image} ({chosen.evidence.value})"
         )
+        better = [
+            name
+            for name, compiler in sorted(compilers.items())
+            if name != plan.image
+            and images.get(name) == plan.python
+            and toolchain.match(published.compiler, compiler.compiler if compiler else None)
+            is not ToolchainMatch.NONE
+        ]
+        if better and plan.recipe:
+            notes.append(
+                f"{', '.join(better)} has the published compiler, but the recipe names "
+                f"{plan.image}: point its fallback there to have the code verified"
+            )
     else:
         # The image is still not upstream's (no manylinux image can be pulled here), but the
         # compiler is: the "divergence expected" sentence no longer holds.
-        notes = [n for n in notes if _UNMATCHED not in n]
+        notes = [n.replace(UNMATCHED_CLAUSE, "") for n in notes]
         origins.append(("toolchain_flags", _flags_origin(chosen)))
         replayed = " ".join(chosen.replayed) or "no flags"
         notes.append(
@@ -401,8 +417,7 @@ def _infer(
     if manylinux:
         notes.append(
             f"the published wheel ({', '.join(manylinux)}) was built in a manylinux image, "
-            f"which this machine cannot use: rebuilt in {image} instead, so a toolchain "
-            "divergence in compiled extensions is expected (and attributed)"
+            f"which this machine cannot use: rebuilt in {image} instead{UNMATCHED_CLAUSE}"
         )
     repair, repair_evidence = repair_platform(evidence, backend)
     if repair is not None:

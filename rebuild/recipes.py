@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import enum
 import fnmatch
-import os
 import re
 import tomllib
 from dataclasses import dataclass, replace
@@ -26,6 +25,7 @@ from packaging.version import Version
 
 from rebuild.errors import PlanError, UsageError
 from rebuild.models import DivergenceKind, ExpectedDivergence, ExtraInput, Plan
+from rebuild.resources import data_dir
 
 SCHEMA = 1
 _PYTHON = re.compile(r"3\.\d+")
@@ -62,6 +62,10 @@ _RELEASE_KEYS = frozenset(
         "expected",
     }
 )
+
+# What a plan note says of an image that is not upstream's; dropped from the note once the
+# toolchain is matched (rebuild.plan), since the compiler then is the published one.
+UNMATCHED_CLAUSE = ", so a toolchain divergence in compiled extensions is expected (and attributed)"
 
 
 class Frontend(enum.Enum):
@@ -134,11 +138,8 @@ class Recipe:
 
 
 def recipes_dir() -> Path:
-    """Where recipes live: ``$REBUILD_RECIPES_DIR``, else the repository's recipes/."""
-    configured = os.environ.get("REBUILD_RECIPES_DIR")
-    if configured:
-        return Path(configured)
-    return Path(__file__).resolve().parent.parent / "recipes"
+    """Where recipes live: ``$REBUILD_RECIPES_DIR``, else the ones shipped with rebuild."""
+    return data_dir("recipes", "REBUILD_RECIPES_DIR")
 
 
 def recipe_paths(root: Path | None = None) -> list[Path]:
@@ -640,8 +641,7 @@ def apply_recipe(
         notes = [n for n in notes if "was built in a manylinux image" not in n]
         notes.append(
             f"the recipe's image {reference} was NOT used ({why}); the wheel was rebuilt in the "
-            f"local fallback image {image}, so toolchain divergences in compiled extensions are "
-            "expected (and attributed)"
+            f"local fallback image {image}{UNMATCHED_CLAUSE}"
         )
     python = release.python or plan.python
     if images.get(image) != python:

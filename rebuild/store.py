@@ -681,6 +681,8 @@ class Review:
     entries: tuple[ReviewEntry, ...]
     # The CI switch: compiled code that could only be attributed needs review too.
     fail_on_attributed: bool = False
+    # pip-audit's --strict: a release that failed to verify, or nothing to review, fails too.
+    strict: bool = False
 
     @property
     def regressions(self) -> tuple[ReviewEntry, ...]:
@@ -691,11 +693,18 @@ class Review:
 
     @property
     def needs_review(self) -> bool:
+        if self.strict and (not self.entries or self.count(Attention.FAILED)):
+            return True
         return any(
             e.attention.needs_review
             or (self.fail_on_attributed and e.attention is Attention.ATTRIBUTED)
             for e in self.entries
         )
+
+    @property
+    def good(self) -> int:
+        """Releases whose wheel is reproducible or equivalent: verified as a whole."""
+        return self.count(Attention.REPRODUCIBLE) + self.count(Attention.EQUIVALENT)
 
     @property
     def exit_code(self) -> int:
@@ -743,6 +752,7 @@ def build_review(
     *,
     only: Collection[tuple[str, str]] | None = None,
     fail_on_attributed: bool = False,
+    strict: bool = False,
 ) -> Review:
     """Rank ``results`` (current ones) for a reviewer; ``only`` keeps these (project, version).
 
@@ -760,4 +770,4 @@ def build_review(
             regression = regression_between(versions[i - 1], result) if i else None
             entries.append(ReviewEntry(result, _attention(result, regression), regression))
     entries.sort(key=lambda e: (e.attention.rank, e.result.project, Version(e.result.version)))
-    return Review(tuple(entries), fail_on_attributed)
+    return Review(tuple(entries), fail_on_attributed, strict)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import zipfile
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -47,6 +47,13 @@ DEBIAN_UNDO = ("-fno-stack-protector", "-Wp,-U_FORTIFY_SOURCE", "-fcf-protection
 # The flags manylinux's CPython was configured with (its sysconfig OPT: -DNDEBUG -g -fwrapv -O3
 # -Wall): what an extension built there got when its objects no longer record their own.
 MANYLINUX_PYTHON_FLAGS = ("-g", "-fwrapv", "-O3")
+
+# What an image whose CPython is built from source (manylinux's way) gives every extension by
+# itself: that CPython's sysconfig flags, setuptools' -fPIC, and GCC's x86-64 defaults, which
+# DW_AT_producer records though nobody passed them. Replaying them again would change nothing in
+# the extension and everything in what else reads CFLAGS: autotools drops its default -O2 when
+# CFLAGS is set, and meson records CFLAGS in numpy's __config__.py.
+OWN_PYTHON_FLAGS = frozenset({*MANYLINUX_PYTHON_FLAGS, "-fPIC", "-mtune=generic", "-march=x86-64"})
 
 
 @dataclass(frozen=True)
@@ -118,6 +125,9 @@ class ImageCompiler:
     compiler: Compiler
     package: str  # the lock entry it was read from, "gcc-10=10.2.1-6"
     distribution: str = "debian"  # every image here is bootstrapped from Debian's packages
+    # The image's CPython was built from source (manylinux's way), not Debian's: extensions get
+    # CPython's own sysconfig flags and link flags, none of Debian's.
+    own_python: str = ""  # its version, "3.11.2"; empty: the suite's CPython
 
 
 # ------------------------------------------------------------------------------------ parsing
@@ -444,7 +454,7 @@ def compiler_from_lock(manifest: Iterable[str]) -> ImageCompiler | None:
 
 def image_compilers(names: Iterable[str]) -> dict[str, ImageCompiler | None]:
     """Each image's default compiler, from its ``packages.lock`` (None: not pinned, or none)."""
-    from rebuild.images import load_spec, read_lock
+    from rebuild.images import built_python, load_spec, read_lock
 
     found: dict[str, ImageCompiler | None] = {}
     for name in names:
@@ -453,7 +463,11 @@ def image_compilers(names: Iterable[str]) -> dict[str, ImageCompiler | None]:
         except PlanError:
             found[name] = None  # not an image under containers/ (a test's, or a stale name)
             continue
-        found[name] = compiler_from_lock(locked) if locked is not None else None
+        compiler = compiler_from_lock(locked) if locked is not None else None
+        source = built_python(load_spec(name))
+        if compiler is not None and source is not None:
+            compiler = replace(compiler, own_python=source.version)
+        found[name] = compiler
     return found
 
 
@@ -501,14 +515,26 @@ def choose(
     environment: list[tuple[str, str]] = []
     if level is not ToolchainMatch.NONE and image_compiler is not None:
         replayed = published.c_flags
-        if image_compiler.distribution == "debian" and image_compiler.compiler.family == "gcc":
+        if image_compiler.own_python:
+            # Debian's gcc adds none of DEBIAN_UNDO by default (measured in bullseye: no
+            # stack protector, no _FORTIFY_SOURCE, no endbr64); Debian's CPython, which adds
+            # them, is not the one building.
+            replayed = tuple(f for f in replayed if f not in OWN_PYTHON_FLAGS)
+            notes.append(
+                f"the image's CPython {image_compiler.own_python} is built from source as "
+                "manylinux builds its own: extensions get its sysconfig flags and link flags, "
+                "none of Debian's, so only flags beyond those are replayed"
+            )
+        elif image_compiler.distribution == "debian" and image_compiler.compiler.family == "gcc":
             undone = DEBIAN_UNDO
             notes.append(
-                "Debian's link flags (-Wl,-O1 -Wl,-Bsymbolic-functions -Wl,-z,relro) are not "
-                "undone, and its default PIE does not apply to -fPIC shared objects"
+                "Debian's link flags (-Wl,-O1 -Wl,-Bsymbolic-functions -Wl,-z,relro) are "
+                "not undone, and its default PIE does not apply to -fPIC shared objects"
             )
-        environment.append(("CFLAGS", " ".join((*replayed, *undone))))
         cxx = published.cxx_flags or tuple(f for f in replayed if not f.startswith("-std="))
+        if image_compiler.own_python:
+            cxx = tuple(f for f in cxx if f not in OWN_PYTHON_FLAGS)
+        environment.append(("CFLAGS", " ".join((*replayed, *undone))))
         environment.append(("CXXFLAGS", " ".join((*cxx, *undone))))
         theirs = published.compiler
         if (

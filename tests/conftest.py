@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -59,12 +60,39 @@ def shared_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def markupsafe_check(shared_cache: Path) -> Report:
-    """MarkupSafe 2.1.5's cp311 manylinux wheel checked here once (its recipe, GCC 12)."""
+def markupsafe_check(shared_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Report:
+    """MarkupSafe 2.1.5's cp311 manylinux wheel checked here once with its recipe, rebuilt by
+    another compiler on purpose: bookworm's GCC 12, not the matched bullseye-py311 (GCC 10.2.1)
+    the recipe falls back to, so that what holds whatever the compiler can be tested."""
+    recipe = tmp_path_factory.mktemp("recipe") / "markupsafe.toml"
+    text = (Path(__file__).resolve().parent.parent / "recipes" / "markupsafe.toml").read_text()
+    assert 'fallback = "bullseye-py311"' in text
+    recipe.write_text(text.replace('fallback = "bullseye-py311"', 'fallback = "bookworm-py311"'))
     report = check(
         Target.parse("markupsafe==2.1.5"),
         WheelSelector(python="3.11", platform="manylinux_2_17_x86_64"),
-        CheckOptions(cache_dir=shared_cache),
+        CheckOptions(cache_dir=shared_cache, recipe=recipe),
     )
     assert report.build is not None and report.release is not None, report.failure
     return report
+
+
+def published_wheel(cache: Path, report: Report) -> Path:
+    """The published wheel of ``report`` in the download cache, by its sha256: other files of
+    the same name (a tampered copy checked with --wheel) live there too."""
+    assert report.release is not None and report.release.wheel is not None
+    wheel = report.release.wheel
+    path = cache / "files" / "sha256" / wheel.sha256[:2] / wheel.sha256 / wheel.filename
+    assert path.is_file(), path
+    return path
+
+
+@pytest.fixture
+def containers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A copy of the repository's image specs that a test may change."""
+    from rebuild.images import containers_dir
+
+    root = tmp_path / "containers"
+    shutil.copytree(containers_dir(), root)
+    monkeypatch.setenv("REBUILD_CONTAINERS_DIR", str(root))
+    return root

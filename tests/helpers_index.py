@@ -157,3 +157,18 @@ def project_page(name: str, files: list[dict[str, object]], versions: list[str] 
 
 def json_reply(body: bytes, status: int = 200) -> Reply:
     return Reply(status=status, body=body, headers={"Content-Type": SIMPLE_JSON})
+
+
+def from_the_real_index(path: str) -> Reply | None:
+    """A project page of the real index, for a local index that serves some projects itself
+    (a LocalServer's fallback)."""
+    import requests
+
+    if not path.startswith("/simple/"):
+        return None
+    answer = requests.get(
+        f"https://pypi.org/simple/{path.removeprefix('/simple/')}",
+        headers={"Accept": SIMPLE_JSON},
+        timeout=30,
+    )
+    return json_reply(answer.content) if answer.status_code == 200 else None

@@ -216,3 +216,31 @@ def test_a_long_build_shows_its_elapsed_time_and_latest_log_line(
     assert "[12/1283] Compiling C object" in status.shown[-1]
     heartbeat.log("[13/1283] Linking target numpy/core/foo.so\n")
     assert "[13/1283] Linking target" in status.shown[-1]
+
+
+def test_dash_h_is_help_everywhere() -> None:
+    for argv in (["-h"], ["check", "-h"], ["image", "list", "-h"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "rebuild", *argv], capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.startswith("Usage: "), done.stdout
+
+
+def test_a_closed_pipe_is_not_a_verdict() -> None:
+    # stdout is a pipe whose reader is already gone: every write fails with EPIPE. The tool
+    # must not call that "divergent" (1) or a bug (10), nor print a traceback.
+    script = (
+        "import os, sys\n"
+        "read, write = os.pipe()\n"
+        "os.close(read)\n"
+        "os.dup2(write, 1)\n"
+        "sys.argv = ['rebuild', 'image', '--help']\n"
+        "from rebuild.cli import main\n"
+        "main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 141, done.stderr
+    assert "Traceback" not in done.stderr

@@ -20,7 +20,7 @@ from helpers_index import (
 )
 from packaging import tags
 
-from rebuild.errors import FetchError, ResolveError, UsageError
+from rebuild.errors import FetchError, ResolveError, UnreachableError, UsageError
 from rebuild.http import http_session
 from rebuild.index import (
     DEFAULT_INDEX_URL,
@@ -180,7 +180,9 @@ def test_request_headers(server: LocalServer, session: requests.Session) -> None
     serve_release(server)
     resolve(server, session)
     headers = server.seen[0].headers
-    assert headers["Accept"] == SIMPLE_JSON
+    # JSON first, HTML (PEP 503) accepted at a lower weight, as pip asks.
+    assert headers["Accept"].split(",")[0] == SIMPLE_JSON
+    assert "text/html; q=0.01" in headers["Accept"]
     assert headers["User-Agent"].startswith("rebuild/")
 
 
@@ -342,8 +344,9 @@ def test_file_without_sha256(server: LocalServer, session: requests.Session) -> 
             "'versions' is not a list of strings",
         ),
         (
+            # An HTML page is read (PEP 503); one that links to nothing lists no release.
             Reply(body=b"<html></html>", headers={"Content-Type": "text/html"}),
-            "answered with HTML",
+            "lists no release",
         ),
     ],
 )
@@ -389,8 +392,10 @@ def test_unreachable_index(session: requests.Session) -> None:
     with local_server() as gone:
         url = gone.url("/simple/")
     client = IndexClient(url, session=session, timeout=2)
-    with pytest.raises(ResolveError, match="could not reach"):
+    # An outage, with its own exit code: not "no such release" (3).
+    with pytest.raises(UnreachableError, match="could not reach") as raised:
         client.resolve(Target("pkg", "1.0"), WheelSelector())
+    assert raised.value.exit_code == 12
 
 
 def test_client_without_session_closes_its_own(server: LocalServer) -> None:

@@ -61,13 +61,15 @@ def test_a_manylinux2014_wheel_is_replayed_for_its_pep600_platform(tmp_path: Pat
     assert any("auditwheel repair --plat manylinux_2_17_x86_64" in n for n in plan.notes)
 
 
-def test_the_most_compatible_policy_is_the_one_auditwheel_was_asked_for(tmp_path: Path) -> None:
+def test_the_least_compatible_policy_is_the_one_auditwheel_was_asked_for(tmp_path: Path) -> None:
+    # auditwheel repair --plat X tags X and its aliases, then adds the more compatible policy the
+    # wheel also satisfies (unless --only-plat): asked for 2_28, it wrote 2_5, manylinux1, 2_28.
     wheel = platform_wheel(
         tmp_path,
         "demo-1.0-cp311-cp311-manylinux_2_5_x86_64.manylinux1_x86_64.manylinux_2_28_x86_64.whl",
         ["cp311-cp311-manylinux_2_28_x86_64", "cp311-cp311-manylinux1_x86_64"],
     )
-    assert plan_build(wheel, upload_time=None, images=IMAGES).repair == "manylinux_2_5_x86_64"
+    assert plan_build(wheel, upload_time=None, images=IMAGES).repair == "manylinux_2_28_x86_64"
 
 
 def test_the_wheel_file_tags_count_when_the_filename_says_less(tmp_path: Path) -> None:

@@ -57,7 +57,7 @@ def test_pyyaml_selects_its_section_for_the_cp311_manylinux_x86_64_wheel() -> No
     assert release.image is not None
     assert release.image.reference == "quay.io/pypa/manylinux2014_x86_64"
     assert release.image.digest == ""  # upstream's cibuildwheel was unpinned: no known tag
-    assert release.image.fallback == "bookworm-py311-yaml"
+    assert release.image.fallback == "bullseye-py311-yaml"
     # No pins: the sdist's requirements are time-warped, as upstream's isolated build was.
     assert release.build_requirements == ()
     assert release.repair is None
@@ -100,7 +100,7 @@ def test_charset_normalizer_selects_its_mypyc_section_for_the_cp311_manylinux_wh
     release = selected(CHARSET, "3.4.0", CP311_MANYLINUX)
     assert dict(release.environment) == {"CHARSET_NORMALIZER_USE_MYPYC": "1"}
     assert release.build_requirements == ("mypy==1.11.2",)
-    assert release.image is not None and release.image.fallback == "bookworm-py311"
+    assert release.image is not None and release.image.fallback == "bullseye-py311"
     # Upstream built with --no-build-isolation in an environment it had installed into.
     assert release.build_isolation is False
     assert release.pre_build == ()
@@ -145,7 +145,7 @@ def test_charset_normalizer_rebuilds_with_its_recipe(
     assert report.failure is None, report.failure
     assert report.plan is not None and report.build is not None
     assert report.plan.recipe == str(CHARSET)
-    assert report.build.image.name == "bookworm-py311"
+    assert report.build.image.name == "bullseye-py311"
     assert ("CHARSET_NORMALIZER_USE_MYPYC", "1") in report.build.environment
     assert {"mypy==1.11.2", "setuptools==75.1.0"} <= set(report.build.requirements)
     assert report.build.repair is not None and report.build.repair.replayed

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from rebuild.errors import PlanError
-from rebuild.images import containers_dir, image_tag, installed_packages, load_spec
+from rebuild.images import image_tag, installed_packages, load_spec
 
 DERIVED = "bookworm-py311-numeric"
-
-
-@pytest.fixture
-def containers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the repository's image specs that a test may change."""
-    root = tmp_path / "containers"
-    shutil.copytree(containers_dir(), root)
-    monkeypatch.setenv("REBUILD_CONTAINERS_DIR", str(root))
-    return root
 
 
 def test_the_numeric_image_derives_from_the_base_with_its_packages() -> None:

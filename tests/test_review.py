@@ -204,7 +204,10 @@ def test_review_prints_a_summary_writes_json_and_gates(store: Store, tmp_path: P
     )
     assert done.exit_code == EXIT_NEEDS_REVIEW, done.output
     lines = done.stdout.splitlines()
-    assert lines[0].startswith("7 releases: 1 regression · 1 unexplained · 1 failed")
+    assert lines[0].startswith(
+        "3 of 7 releases verified (reproducible or equivalent): 1 regression · 1 unexplained · "
+        "1 failed"
+    )
     assert lines[1].split()[:3] == ["regression", "hostile==2.0", "divergent"]
     assert "needs review" in done.stdout
     document = json.loads(summary.read_text())
@@ -240,3 +243,22 @@ def test_the_site_never_writes_through_a_symlink_in_its_directory(
     assert not index.is_symlink() and index.read_text().startswith("<!DOCTYPE")
     releases = directory / "releases"
     assert not releases.is_symlink() and any(releases.iterdir())
+
+
+def test_strict_fails_the_gate_on_a_failed_release_and_on_nothing_at_all(tmp_path: Path) -> None:
+    runner = CliRunner()
+    failed_path, empty_path = tmp_path / "failed.sqlite", tmp_path / "empty.sqlite"
+    with Store(failed_path) as only_failed:
+        report = fake_report("broken==4.0", Verdict.FAILED, failure="no wheel")
+        only_failed.record(report, run_id=None, seconds=1.0, timings=[])
+    with Store(empty_path):
+        pass
+    for path, lenient in ((failed_path, 0), (empty_path, 0)):
+        plain = runner.invoke(app, ["review", "--store", str(path)], env={"COLUMNS": "200"})
+        assert plain.exit_code == lenient, plain.output
+        strict = runner.invoke(
+            app, ["review", "--store", str(path), "--strict"], env={"COLUMNS": "200"}
+        )
+        assert strict.exit_code == EXIT_NEEDS_REVIEW, strict.output
+    failed = runner.invoke(app, ["review", "--store", str(failed_path)], env={"COLUMNS": "200"})
+    assert failed.stdout.startswith("0 of 1 releases verified")

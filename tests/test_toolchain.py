@@ -486,3 +486,36 @@ def test_broken_objects_in_the_wheel_name_no_compiler(tmp_path: Path, data: byte
         tmp_path / "demo-1.0-cp39-cp39-manylinux_2_17_x86_64.whl", changes={"demo/_x.so": data}
     )
     assert toolchain.read_objects(wheel) == ()
+
+
+def test_a_recipe_fallback_without_the_published_compiler_says_which_image_has_it(
+    tmp_path: Path,
+) -> None:
+    from rebuild.recipes import load_recipe
+
+    wheel = compiled_wheel(tmp_path, "cp39-cp39-manylinux_2_17_x86_64")
+    gcc = host_gcc((tmp_path / "ext.so").read_bytes())
+    recipe_path = tmp_path / "demo.toml"
+    recipe_path.write_text(
+        'schema = 1\nproject = "demo"\nupstream = "https://example.org/demo"\n\n'
+        '[[release]]\nversions = ">=1"\nupstream = "its CI"\n\n'
+        '[release.image]\nreference = "quay.io/pypa/manylinux2014_x86_64"\ndigest = ""\n'
+        'fallback = "a-py39"\n',
+        encoding="utf-8",
+    )
+    plan = plan_build(
+        wheel,
+        upload_time=None,
+        images={"a-py39": "3.9", "b-py39": "3.9"},
+        compilers={
+            "a-py39": ImageCompiler(Compiler("gcc", "4.9.0"), "gcc-4.9=4.9.0-1"),
+            "b-py39": ImageCompiler(gcc, "gcc-x=1"),
+        },
+        recipe=load_recipe(recipe_path),
+        version="1.0",
+    )
+    assert plan.image == "a-py39"
+    assert any(
+        note.startswith("b-py39 has the published compiler, but the recipe names a-py39")
+        for note in plan.notes
+    ), plan.notes

@@ -1,8 +1,10 @@
-"""A compiled wheel rebuilt with the compiler that built it: MarkupSafe 2.1.5 cp39 in bullseye.
+"""A compiled wheel rebuilt with the compiler that built it: MarkupSafe 2.1.5 cp39 and cp311.
 
-The published manylinux2014 extension was built by devtoolset-10's GCC 10.2.1; the bullseye-py39
-image has Debian's GCC 10.2.1 and CPython 3.9. With the producer's flags replayed and Debian's
-defaults undone, the extension's own functions must come out with the same instructions.
+The published manylinux2014 extensions were built by devtoolset-10's GCC 10.2.1. The bullseye-py39
+image has Debian's GCC 10.2.1 and CPython 3.9; bullseye-py311 the same compiler with CPython 3.11
+built from source, as manylinux builds its own (no Debian suite pairs GCC 10 with 3.11). With the
+producer's flags replayed and Debian's defaults undone, the extension's own functions must come
+out with the same instructions.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from compare.tamper import flip_branch, tampered_wheel
+from conftest import published_wheel
 
 from rebuild.compare import compare_wheels
 from rebuild.compare.elf_code import Symboliser, normalise
@@ -31,52 +34,70 @@ from rebuild.models import (
 from rebuild.pipeline import CheckOptions, check
 
 pytestmark = [pytest.mark.docker, pytest.mark.network]
-EXTENSION = "markupsafe/_speedups.cpython-39-x86_64-linux-gnu.so"
+# (python, the image the plan must choose): the suite's own CPython, and one built from source.
+CASES = [("3.9", "bullseye-py39"), ("3.11", "bullseye-py311")]
 OWN_FUNCTIONS = ("escape_unicode", "escape", "escape_silent", "soft_str", "PyInit__speedups")
 # A switch's jump table sits in .rodata and holds offsets relative to itself: when the function
 # moves against .rodata, the table's bytes change though the code does not. Masked here only.
 _RODATA_OPERAND = re.compile(r"\[\.rodata:\[[0-9a-f]+\]\]")
 
 
-def _extension(wheel: Path) -> ElfImage:
+def _extension_name(python: str) -> str:
+    return f"markupsafe/_speedups.cpython-{python.replace('.', '')}-x86_64-linux-gnu.so"
+
+
+def _extension(wheel: Path, python: str) -> ElfImage:
     with zipfile.ZipFile(wheel) as zf:
-        return read_elf(zf.read(EXTENSION))
+        return read_elf(zf.read(_extension_name(python)))
 
 
-@pytest.fixture(scope="module")
-def rebuilt(shared_cache: Path) -> tuple[Report, ElfImage, ElfImage]:
+Rebuilt = tuple[Report, ElfImage, ElfImage]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[python for python, _ in CASES])
+def rebuilt(request: pytest.FixtureRequest, shared_cache: Path) -> Rebuilt:
+    python, image = request.param
     report = check(
         Target.parse("markupsafe==2.1.5"),
-        WheelSelector(python="3.9", platform="manylinux_2_17_x86_64"),
+        WheelSelector(python=python, platform="manylinux_2_17_x86_64"),
         CheckOptions(cache_dir=shared_cache),
     )
     assert report.failure is None, report.failure
     assert report.release is not None and report.release.wheel is not None
     assert report.build is not None
-    published = next(shared_cache.glob(f"files/sha256/*/*/{report.release.wheel.filename}"))
-    return report, _extension(published), _extension(report.build.wheel)
+    assert report.build.image.name == image
+    published = published_wheel(shared_cache, report)
+    return report, _extension(published, python), _extension(report.build.wheel, python)
 
 
 def test_the_plan_matches_gcc_10_by_the_producer_and_replays_its_flags(
-    rebuilt: tuple[Report, ElfImage, ElfImage],
+    rebuilt: Rebuilt,
 ) -> None:
     report, _, _ = rebuilt
     assert report.plan is not None and report.build is not None
-    assert report.build.image.name == "bullseye-py39"
     chosen = report.plan.toolchain
     assert chosen is not None
     assert chosen.match is ToolchainMatch.EXACT
     assert chosen.evidence is ToolchainEvidence.PRODUCER
     assert (chosen.published, chosen.rebuilt) == ("gcc 10.2.1", "gcc 10.2.1")
-    assert chosen.replayed == ("-mtune=generic", "-march=x86-64", "-g", "-O3", "-fwrapv", "-fPIC")
     environment = dict(report.build.environment)
-    assert environment["CFLAGS"].endswith(
-        "-fno-stack-protector -Wp,-U_FORTIFY_SOURCE -fcf-protection=none"
-    )
+    if report.build.image.name == "bullseye-py39":
+        # Debian's CPython adds its hardening to every extension: the producer's flags are
+        # replayed after it, and the hardening undone.
+        flags = ("-mtune=generic", "-march=x86-64", "-g", "-O3", "-fwrapv", "-fPIC")
+        assert chosen.replayed == flags
+        assert environment["CFLAGS"].endswith(
+            "-fno-stack-protector -Wp,-U_FORTIFY_SOURCE -fcf-protection=none"
+        )
+    else:
+        # A CPython built from source gives every extension manylinux's flags by itself:
+        # nothing to replay, nothing to undo, and CFLAGS left unset for the rest of the build.
+        assert chosen.replayed == () and chosen.undone == ()
+        assert "CFLAGS" not in environment
 
 
 def test_the_own_functions_have_the_published_instructions(
-    rebuilt: tuple[Report, ElfImage, ElfImage],
+    rebuilt: Rebuilt,
 ) -> None:
     _, published, ours = rebuilt
     diff: ElfDiff = diff_elf(published, ours)
@@ -89,7 +110,7 @@ def test_the_own_functions_have_the_published_instructions(
 
 
 def test_the_comparison_finds_every_own_function_identical(
-    rebuilt: tuple[Report, ElfImage, ElfImage],
+    rebuilt: Rebuilt,
 ) -> None:
     _, published, ours = rebuilt
     changed = {f.name for f in diff_elf(published, ours).functions_changed}
@@ -97,15 +118,16 @@ def test_the_comparison_finds_every_own_function_identical(
 
 
 def test_the_extension_is_verified_and_a_flipped_branch_is_not(
-    rebuilt: tuple[Report, ElfImage, ElfImage], shared_cache: Path, tmp_path: Path
+    rebuilt: Rebuilt, shared_cache: Path, tmp_path: Path
 ) -> None:
     report, _, _ = rebuilt
     assert report.comparison is not None and report.build is not None
     assert report.release is not None and report.release.wheel is not None
+    member = _extension_name(report.plan.python if report.plan else "")
     (extension,) = [
         d
         for d in report.comparison.divergences
-        if d.member == EXTENSION and d.kind is DivergenceKind.CONTENT
+        if d.member == member and d.kind is DivergenceKind.CONTENT
     ]
     # Same compiler, same flags: code and data match; only the C runtime's and the linker's
     # stubs differ, named by a rule narrower than "another compiler".
@@ -113,18 +135,35 @@ def test_the_extension_is_verified_and_a_flipped_branch_is_not(
     assert "elf-crt-stubs" in extension.rules
     assert "elf-another-compiler" not in extension.rules
     assert report.comparison.unexplained == ()
-    # The same published wheel with one branch flipped: that one function is named.
-    published = next(shared_cache.glob(f"files/sha256/*/*/{report.release.wheel.filename}"))
+    # The same published wheel with one branch flipped: that one function is named. The two
+    # objects name two builds of GCC 10.2.1 (Red Hat's 20210130, Debian's 20210110), which do
+    # make different code elsewhere (msgpack, below): the difference is attributed, "code not
+    # verified", never explained, and escape_unicode is the one own function it names.
+    published = published_wheel(shared_cache, report)
     tampered = tampered_wheel(published, tmp_path / published.name, flip_branch)
     comparison = compare_wheels(tampered, report.build.wheel)
     (changed,) = [
-        d
-        for d in comparison.divergences
-        if d.member == EXTENSION and d.kind is DivergenceKind.CONTENT
+        d for d in comparison.divergences if d.member == member and d.kind is DivergenceKind.CONTENT
     ]
-    assert changed.outcome is Outcome.UNEXPLAINED
-    assert "code differs under the same compiler: escape_unicode" in changed.summary
+    assert changed.outcome is Outcome.ATTRIBUTED
+    assert "code not verified" in (changed.explanation or "")
+    differing = changed.summary.split("functions differ in code (", 1)[1].split(")", 1)[0]
+    assert "escape_unicode" in differing
+    assert not {"escape", "escape_silent", "soft_str", "PyInit__speedups"} & {
+        name.strip() for name in differing.split(",")
+    }
     assert comparison.verdict is Verdict.DIVERGENT
+    # Against the rebuild's own compiler build (the rebuilt object with its branch flipped),
+    # the same change is unexplained.
+    own = tampered_wheel(report.build.wheel, tmp_path / "own" / published.name, flip_branch)
+    against_own = compare_wheels(own, report.build.wheel)
+    (flipped,) = [
+        d
+        for d in against_own.divergences
+        if d.member == member and d.kind is DivergenceKind.CONTENT
+    ]
+    assert flipped.outcome is Outcome.UNEXPLAINED
+    assert "code differs under the same compiler: escape_unicode" in flipped.summary
 
 
 def _instructions(image: ElfImage, name: str) -> tuple[str, ...]:
@@ -149,3 +188,29 @@ def test_a_compiled_cp313_wheel_is_checked_in_trixie(shared_cache: Path) -> None
     (extension,) = report.comparison.attributed
     assert extension.member == "markupsafe/_speedups.cpython-313-x86_64-linux-gnu.so"
     assert report.verdict is Verdict.DIVERGENT
+
+
+def test_msgpack_under_the_matched_compiler_is_attributed_never_explained(
+    shared_cache: Path,
+) -> None:
+    # msgpack 1.0.8 cp311: GCC 10.2.1 on both sides, but Red Hat's snapshot 20210130 against
+    # Debian's 20210110, and CPython 3.11.7's headers against the image's 3.11.2. The module's
+    # init differs only in PY_VERSION_HEX (named by its rule); what else differs is another
+    # compiler build's code: attributed, "code not verified", never explained.
+    report = check(
+        Target.parse("msgpack==1.0.8"),
+        WheelSelector(python="3.11", platform="manylinux_2_17_x86_64"),
+        CheckOptions(cache_dir=shared_cache),
+    )
+    assert report.failure is None, report.failure
+    assert report.build is not None and report.build.image.name == "bullseye-py311"
+    assert report.plan is not None and report.plan.toolchain is not None
+    assert report.plan.toolchain.match is ToolchainMatch.EXACT
+    assert report.comparison is not None
+    assert report.comparison.unexplained == ()
+    (extension,) = report.comparison.attributed
+    assert extension.member == "msgpack/_cmsgpack.cpython-311-x86_64-linux-gnu.so"
+    assert extension.outcome is Outcome.ATTRIBUTED
+    assert "elf-python-version" in extension.rules
+    (attribution,) = [r for r in extension.reasons if r.text.startswith("code not verified")]
+    assert "GCC 10.2.1 20210130" in attribution.text and "GCC 10.2.1 20210110" in attribution.text

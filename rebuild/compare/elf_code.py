@@ -26,7 +26,6 @@ _HEX_TARGET = re.compile(r"^0x[0-9a-f]+$")
 _RIP = re.compile(r"\[rip ([+-]) 0x([0-9a-f]+)\]")
 _STRING = re.compile(rb"^[\x20-\x7e\t\n]{1,48}\x00")
 _PLT_SECTIONS = (".plt", ".plt.sec", ".plt.got")
-_PLT_ENTRY = 16
 _PADDING = frozenset({"nop", "int3", "xchg ax, ax", "data16", "cs nop"})
 
 
@@ -53,28 +52,10 @@ class Symboliser:
         named = named_symbols(image)
         self._starts = [value for value, _, _ in named]
         self._named = named
-        self._plt = self._plt_entries()
+        self._plt = {addr: f"{name}@plt" for addr, name in plt_entries(image).items()}
         # Switch jump tables met while naming code: address -> length in bytes. Their bytes
         # are compared through the code that uses them (by where their entries land).
         self.tables: dict[int, int] = {}
-
-    def _plt_entries(self) -> dict[int, str]:
-        entries: dict[int, str] = {}
-        if self.image.machine not in NORMALISED:
-            return entries
-        decoder = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-        for section in self.image.sections:
-            if section.name not in _PLT_SECTIONS:
-                continue
-            code = self.image.section_bytes(section)
-            for start in range(0, len(code), _PLT_ENTRY):
-                chunk = code[start : start + _PLT_ENTRY]
-                for address, size, _, operands in decoder.disasm_lite(chunk, section.addr + start):
-                    slot = rip_target(address, size, operands)
-                    if slot is not None and slot in self.image.got:
-                        entries[section.addr + start] = f"{self.image.got[slot]}@plt"
-                        break
-        return entries
 
     def name(self, addr: int, *, within: tuple[int, int] | None = None) -> str:
         """What ``addr`` refers to; ``within`` is the current function (start, size)."""
@@ -141,6 +122,31 @@ def _by_content(image: ElfImage, section: Section, addr: int) -> str:
     if string is not None:
         return f"{section.name}:{string.group()[:-1].decode('ascii')!r}"
     return f"{section.name}:[{head[:8].hex()}]"
+
+
+def plt_entries(image: ElfImage, *, limit: int | None = None) -> dict[int, str]:
+    """PLT entry address -> the import its jump goes through, whatever the entry size: .plt and
+    .plt.sec entries are 16 bytes, .plt.got ones 8 (16 with IBT, whose entries start with
+    endbr64), so entries are found by their jumps, not by a stride."""
+    entries: dict[int, str] = {}
+    if image.machine not in NORMALISED:
+        return entries
+    decoder = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    for section in image.sections:
+        if section.name not in _PLT_SECTIONS or not section.fits:
+            continue
+        previous: tuple[int, str] = (section.addr, "")
+        code = image.section_bytes(section)
+        for address, size, mnemonic, operands in decoder.disasm_lite(code, section.addr):
+            if mnemonic.startswith(("jmp", "bnd jmp")):
+                slot = rip_target(address, size, operands)
+                if slot is not None and slot in image.got:
+                    start = previous[0] if previous[1].startswith("endbr") else address
+                    entries.setdefault(start, image.got[slot])
+            previous = (address, mnemonic)
+            if limit is not None and len(entries) > limit:
+                break
+    return entries
 
 
 def rip_target(address: int, size: int, operands: str) -> int | None:

@@ -54,6 +54,9 @@ class ElfAspect(enum.Enum):
     LAYOUT = "layout"  # tables of addresses that follow from the rest (.dynamic, .eh_frame...)
     INCOMPLETE = "incomplete"  # part of the comparison could not be done
     UNLOADED = "unloaded-sections"  # sections without SHF_ALLOC (not .comment): not loaded
+    # Functions whose only difference is CPython's PY_VERSION_HEX of the same major.minor: the
+    # interpreter headers built against were another micro release.
+    PYTHON_VERSION = "python-version"
     # The toolchain-invariant checks found something only the published object has.
     INVARIANTS = "invariants"
     # Loaded bytes that no allocated section describes, or sections that lie about being loaded.
@@ -206,6 +209,55 @@ class ElfDiff:
     # it; False for objects whose code is compared section by section.
     code_by_function: bool = False
     findings: tuple[InvariantFinding, ...] = ()  # the toolchain-invariant checks' findings
+    # (published, rebuilt) PY_VERSION_HEX constants that alone tell functions apart, e.g.
+    # ("3.11.7", "3.11.2"), and those functions.
+    python_versions: tuple[tuple[str, str], ...] = ()
+    python_version_functions: tuple[str, ...] = ()
+
+
+# An immediate that may be PY_VERSION_HEX (0x03MMmmLS: L = a, b, c or f for alpha, beta,
+# candidate, final): Cython's module init compares the interpreter's with the one compiled in.
+_HEX = re.compile(r"\b0x[0-9a-f]+\b")
+_RELEASE_LEVELS = {0xA: "a", 0xB: "b", 0xC: "rc", 0xF: ""}
+
+
+def python_version(value: int) -> str | None:
+    """``0x030b07f0`` -> ``"3.11.7"``; None when it is not shaped as PY_VERSION_HEX."""
+    major, minor, micro = value >> 24, (value >> 16) & 0xFF, (value >> 8) & 0xFF
+    level, serial = (value >> 4) & 0xF, value & 0xF
+    if major != 3 or minor > 40 or micro > 40 or level not in _RELEASE_LEVELS:
+        return None
+    if level == 0xF and serial:
+        return None  # a final release has serial 0
+    suffix = "" if level == 0xF else f"{_RELEASE_LEVELS[level]}{serial}"
+    return f"3.{minor}.{micro}{suffix}"
+
+
+def version_only(old: tuple[str, ...], new: tuple[str, ...]) -> tuple[tuple[str, str], ...] | None:
+    """The PY_VERSION_HEX pairs that alone tell two normalised functions apart, or None.
+
+    Each differing instruction must differ in one immediate only, and both values must be
+    PY_VERSION_HEX of the same major.minor: the instruction is the same, the headers' micro
+    release is not. Anything else that differs, and the function differs.
+    """
+    if len(old) != len(new):
+        return None
+    found: set[tuple[str, str]] = set()
+    for a, b in zip(old, new, strict=True):
+        if a == b:
+            continue
+        ours, theirs = _HEX.findall(a), _HEX.findall(b)
+        if _HEX.sub("#", a) != _HEX.sub("#", b) or len(ours) != len(theirs):
+            return None
+        pairs = [(x, y) for x, y in zip(ours, theirs, strict=True) if x != y]
+        if len(pairs) != 1:
+            return None
+        x, y = (int(v, 16) for v in pairs[0])
+        published, rebuilt = python_version(x), python_version(y)
+        if published is None or rebuilt is None or x >> 16 != y >> 16:
+            return None
+        found.add((published, rebuilt))
+    return tuple(sorted(found)) or None
 
 
 def _functions(image: ElfImage) -> dict[str, Symbol]:
@@ -486,6 +538,10 @@ def _section_aspect(change: SectionChange, section: Section | None) -> ElfAspect
     if not section.allocated and not _TABLES.match(name):
         # Whether it is really outside every loaded segment is checked on its own (HIDDEN).
         return ElfAspect.UNLOADED
+    if name in _VERSION_TABLES:
+        # Which imports carry which symbol versions; the imports and their versions are
+        # compared on their own (a one-sided table: one linker versioned its imports).
+        return ElfAspect.IMPORT_VERSIONS
     if change.published is None or change.rebuilt is None:
         return ElfAspect.SECTIONS
     if name == ".note.gnu.build-id":
@@ -517,7 +573,11 @@ def _carries_nothing(image: ElfImage, names: Symboliser, section: Section) -> bo
         return False
     masked = _masked(image, section, sorted(image.relocated))
     objects, rest = _placed(image, section, masked)
-    return not objects and not rest
+    # The C runtime's own objects (crtbegin.o's __dso_handle: a word relocated to itself) are
+    # nothing of the program's, whichever section a C runtime puts them in (CentOS 7's in
+    # .data.rel.ro, Debian's in .data); anything but their relocated words is.
+    own = {name: value for name, value in objects.items() if name not in CRT_OBJECTS or any(value)}
+    return not own and not rest
 
 
 def _pair(published: tuple[str, ...], rebuilt: tuple[str, ...]) -> Pair:
@@ -526,6 +586,9 @@ def _pair(published: tuple[str, ...], rebuilt: tuple[str, ...]) -> Pair:
 
 _SYSCALL = re.compile(r"^(syscall|sysenter|int 0x80)\b")
 _PLT_SECTIONS = (".plt", ".plt.sec", ".plt.got")
+_VERSION_TABLES = frozenset({".gnu.version", ".gnu.version_r"})
+# Objects a C runtime's crtbegin.o defines in data sections: words relocated to themselves.
+CRT_OBJECTS = frozenset({"__dso_handle", "__TMC_END__"})
 # What a linker writes into a PLT: jumps through GOT slots, pushes of slot indices, the jump
 # to the PLT's head, CET landing pads, and padding.
 _PLT_INSTRUCTION = re.compile(
@@ -611,6 +674,7 @@ def _code(
     names: tuple[Symboliser, Symboliser],
     budget_s: float,
     incomplete: list[str],
+    python_versions: dict[str, tuple[tuple[str, str], ...]],
 ) -> tuple[int, int, int, list[FunctionChange], Pair]:
     before, after = _functions(published), _functions(rebuilt)
     deadline_at = time.monotonic() + budget_s
@@ -652,6 +716,11 @@ def _code(
                 break
             if old == new:
                 moved += 1
+                continue
+            versions = version_only(old, new)
+            if versions is not None:
+                moved += 1
+                python_versions.setdefault(key, versions)
                 continue
         if old is None:
             # Not decoded (another architecture): what it calls cannot be named.
@@ -719,8 +788,9 @@ def diff_elf(
             )
     sections = _sections(published, rebuilt)
     names = (Symboliser(published), Symboliser(rebuilt))
+    python_versions: dict[str, tuple[tuple[str, str], ...]] = {}
     compared, identical, moved, changed, only = _code(
-        published, rebuilt, names, budget_s, incomplete
+        published, rebuilt, names, budget_s, incomplete, python_versions
     )
     exports = _pair(_exports(published), _exports(rebuilt))
     imports = _pair(_imports(published), _imports(rebuilt))
@@ -745,6 +815,8 @@ def diff_elf(
     aspects: set[ElfAspect] = set()
     if changed or only.differs:
         aspects.add(ElfAspect.CODE)
+    if python_versions:
+        aspects.add(ElfAspect.PYTHON_VERSION)
     if data:
         aspects.add(ElfAspect.DATA)
     export_names = set(exports.only_published) | set(exports.only_rebuilt)
@@ -836,4 +908,6 @@ def diff_elf(
         producers=producers,
         findings=findings,
         code_by_function=True,
+        python_versions=tuple(sorted({v for vs in python_versions.values() for v in vs})),
+        python_version_functions=tuple(sorted(python_versions)),
     )

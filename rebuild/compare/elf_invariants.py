@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import capstone
 
-from rebuild.compare.elf_code import named_symbols, rip_target
+from rebuild.compare.elf_code import named_symbols, plt_entries, rip_target
 from rebuild.compare.elf_imports import canonical, is_runtime_routine
 from rebuild.compare.elf_read import PARSE_ERRORS, SHF_ALLOC, ElfImage, Section, Symbol
 from rebuild.compare.elf_segments import hidden_data
@@ -76,7 +76,6 @@ _DIRECTORY = re.compile(r"(?:/[A-Za-z0-9_.+@~-]+)+")
 _PRINTABLE = re.compile(rb"[\x20-\x7e\t\n\r]{%d,}" % MIN_STRING)
 _STRING_AT = re.compile(rb"[\x20-\x7e\t\n\r]{1,48}\x00")
 _SYSCALLS = frozenset({"syscall", "sysenter", "int 0x80"})
-_PLT = (".plt", ".plt.sec", ".plt.got")
 # Allocated data that is not the program's own: tables the toolchain derives from the rest.
 _DERIVED = frozenset({".eh_frame", ".eh_frame_hdr", ".gcc_except_table", ".got", ".got.plt"})
 _CHECK_ERRORS: tuple[type[BaseException], ...] = (*PARSE_ERRORS, capstone.CsError, RecursionError)
@@ -348,7 +347,7 @@ class _Code:
         # code is specialised for the constant arguments every remaining caller passes.
         self.specialised: set[str] = set()
         self._decoded = False
-        self._plt = _plt_slots(image)
+        self._plt = plt_entries(image, limit=MAX_FUNCTIONS)
         # Imports of C-library routines that only compute on memory: compilers inline them, or
         # call them, as they see fit (the same allowlist the import comparison uses).
         self.runtime = {
@@ -478,28 +477,6 @@ def _branch_target(address: int, size: int, operands: str) -> int | None:
     if not operands.startswith("qword ptr [rip"):
         return None  # through a register: not a direct call
     return rip_target(address, size, operands)
-
-
-def _plt_slots(image: ElfImage) -> dict[int, str]:
-    """PLT entry address -> the import it jumps to, whatever the entry size (.plt.got is 8)."""
-    entries: dict[int, str] = {}
-    decoder = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-    for section in image.sections:
-        if section.name not in _PLT or not section.fits:
-            continue
-        code = image.section_bytes(section)
-        previous: tuple[int, str] = (section.addr, "")
-        for address, size, mnemonic, operands in decoder.disasm_lite(code, section.addr):
-            if mnemonic.startswith(("jmp", "bnd jmp")):
-                slot = _branch_target(address, size, operands.removeprefix("bnd ").strip())
-                if slot is not None and slot in image.got:
-                    # With IBT the entry starts at its endbr64, one instruction earlier.
-                    start = previous[0] if previous[1].startswith("endbr") else address
-                    entries.setdefault(start, image.got[slot])
-            previous = (address, mnemonic)
-            if len(entries) > MAX_FUNCTIONS:
-                break
-    return entries
 
 
 def _functions(image: ElfImage) -> Iterator[_Function]:

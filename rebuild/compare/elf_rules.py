@@ -31,6 +31,7 @@ from rebuild.models import Origin, Outcome, Reason
 
 _GCC = re.compile(r"GCC: \((?P<vendor>[^)]*)\) (?P<version>\d+(?:\.\d+)+)(?P<rest>.*)")
 _CLANG = re.compile(r"(?:(?P<vendor>[\w ]+?) )?clang version (?P<version>\d+(?:\.\d+)+)")
+_SNAPSHOT = re.compile(r"^ (\d{8})\b")
 _VENDOR_IN_REST = re.compile(r"\((?P<vendor>[A-Za-z][A-Za-z ]*?) \d")
 # In a DW_AT_producer: "GNU C17 10.2.1 20210130 (Red Hat 10.2.1-11) -mtune=generic -O3 ...".
 _PRODUCER = re.compile(r"^(?P<language>GNU [A-Za-z+0-9]+) (?P<version>\d+(?:\.\d+)+)")
@@ -72,13 +73,19 @@ def toolchain_label(comments: Sequence[str]) -> str:
 
 
 def compiler_versions(comments: Sequence[str]) -> frozenset[str]:
-    """The compilers a ``.comment`` names, without their vendor: ``{"GCC 10.2.1"}``."""
+    """The compilers a ``.comment`` names, without their vendor: ``{"GCC 10.2.1 20210130"}``.
+
+    A GCC x.y.1 is a snapshot of its release branch, dated: two vendors' 10.2.1 cut weeks apart
+    are two compilers, and code they make may differ (measured: Red Hat's 20210130 and Debian's
+    20210110 allocate registers differently in msgpack's packer).
+    """
     found = set()
     for comment in comments:
         gcc = _GCC.search(comment)
         clang = _CLANG.search(comment)
         if gcc is not None:
-            found.add(f"GCC {gcc['version']}")
+            snapshot = _SNAPSHOT.match(gcc["rest"])
+            found.add(f"GCC {gcc['version']}" + (f" {snapshot[1]}" if snapshot else ""))
         elif clang is not None:
             found.add(f"clang {clang['version']}")
     return frozenset(found)
@@ -252,6 +259,15 @@ ELF_RULES: tuple[ElfRule, ...] = (
         Origin.REBUILD,
     ),
     ElfRule(
+        "elf-python-version",
+        frozenset({ElfAspect.PYTHON_VERSION}),
+        "the only difference in {functions} is CPython's PY_VERSION_HEX ({versions}): the "
+        "interpreter headers compiled against were another micro release of the same Python "
+        "(Cython's module init compares it with the running interpreter's); every other "
+        "instruction is the same",
+        Origin.REBUILD,
+    ),
+    ElfRule(
         "elf-build-id",
         frozenset({ElfAspect.BUILD_ID}),
         "the build-id hashes the object's contents, which differ",
@@ -297,7 +313,15 @@ class ElfJudgement:
 
 def stated(rule: ElfRule, diff: ElfDiff) -> Reason:
     """The rule's reason for ``diff``, the symbol suffix filled in."""
-    return Reason(rule.id, rule.reason.format(suffix=diff.import_change.suffix), rule.origin)
+    versions = ", ".join(f"published {p}, rebuilt {r}" for p, r in diff.python_versions)
+    functions = ", ".join(diff.python_version_functions[:3])
+    more = len(diff.python_version_functions) - 3
+    text = rule.reason.format(
+        suffix=diff.import_change.suffix,
+        versions=versions,
+        functions=functions + (f" and {more} more" if more > 0 else ""),
+    )
+    return Reason(rule.id, text, rule.origin)
 
 
 def attribution(diff: ElfDiff, claim: str) -> Reason:

@@ -13,7 +13,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from rebuild.models import Report
+from rebuild.credentials import redact
+from rebuild.models import Release, Report
 from rebuild.report import write_atomically
 
 # 2: a divergence's `explanation`, `partly_explained` and `rules` became `outcome` and
@@ -56,7 +57,14 @@ def to_document(report: Report) -> dict[str, Any]:
 
 def render(report: Report) -> str:
     # ensure_ascii keeps hostile member names (terminal escapes, bidi controls) escaped as \uXXXX.
-    return json.dumps(to_document(report), indent=2, ensure_ascii=True) + "\n"
+    # redact: no index credentials, whatever text quoted a URL with them.
+    return redact(json.dumps(to_document(report), indent=2, ensure_ascii=True)) + "\n"
+
+
+def write_release(release: Release, path: Path) -> None:
+    """What `rebuild resolve` found, as JSON (the same shape as a report's ``release``)."""
+    document = {"schema_version": SCHEMA_VERSION, "release": _plain(release)}
+    write_atomically(path, redact(json.dumps(document, indent=2, ensure_ascii=True)) + "\n")
 
 
 def write(report: Report, path: Path) -> None:

@@ -20,6 +20,7 @@ from rich.rule import Rule
 from rich.text import Text
 
 from rebuild.compare.rules import CONTAINER_ONLY
+from rebuild.credentials import redact
 from rebuild.models import (
     Comparison,
     Divergence,
@@ -52,9 +53,10 @@ DIFF_LINES_SHOWN = 40
 
 
 def safe(text: str) -> str:
-    """Make an untrusted string harmless on a terminal: no control characters, no markup."""
+    """Make an untrusted string harmless on a terminal: no control characters, no markup, no
+    index credentials (a library's error may quote a URL with them)."""
     out = []
-    for ch in text:
+    for ch in redact(text):
         if ch in "\n\t":
             out.append(ch)
         elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Zl", "Zp"):
@@ -552,6 +554,10 @@ def build_renderables(report: Report) -> list[RenderableType]:
             f"sandbox        network {safe(build.network)} · {build.duration_s:.1f} s · "
             f"log {safe(str(build.log_path))}",
         ]
+        if image.python_source:
+            lines.append(
+                f"  [dim]Python {safe(image.python)} built from {safe(image.python_source)}[/]"
+            )
         lines += [f"  [yellow]image drift[/] {safe(d)}" for d in image.drift]
         if build.repair is not None:
             repair = build.repair

@@ -210,7 +210,7 @@ def _run(
     venv_python = f"{_VENV}/bin/python"
     lines = [
         "set -u",
-        f"{_UV} venv --quiet --python /usr/bin/python{python} {_VENV} || exit 20",
+        f"{_UV} venv --quiet --python python{python} {_VENV} || exit 20",
         f"{_UV} pip install --quiet --no-deps --python {venv_python} "
         f"{shlex.quote(_DEPS + '/' + pin.wheel.name)} || exit 21",
         f"mkdir -p {_WORK} && cp -R {_SOURCE}/. {_WORK}/ && cd {_WORK} || exit 22",

@@ -18,14 +18,19 @@ import sys
 from pathlib import Path
 
 import pytest
-import requests
-from helpers_index import SIMPLE_JSON, Reply, file_entry, json_reply, local_server, project_page
+from conftest import published_wheel
+from helpers_index import (
+    file_entry,
+    from_the_real_index,
+    json_reply,
+    local_server,
+    project_page,
+)
 
 from compare.tamper import PATCHES, extension_member, tampered_wheel
 from rebuild.compare import compare_wheels
 from rebuild.compare.rules import explain_expected
 from rebuild.errors import EXIT_DIVERGENT, EXIT_NEEDS_REVIEW
-from rebuild.index import DEFAULT_INDEX_URL
 from rebuild.models import Comparison, Outcome, Report, Verdict
 
 # What the comparison with the GCC 12 rebuild must name for each kind ("" = attributed).
@@ -41,10 +46,9 @@ SEEN_BY_ANOTHER_COMPILER = {
 
 
 def _published(report: Report) -> Path:
-    assert report.release is not None and report.release.wheel is not None
     cache = report.build.wheel.parents[2] if report.build else None
     assert cache is not None
-    return next((cache / "files").rglob(report.release.wheel.filename))
+    return published_wheel(cache, report)
 
 
 def _compared(published: Path, rebuilt: Path, report: Report) -> Comparison:
@@ -103,20 +107,6 @@ def test_each_tampering_against_another_compiler(
     assert "only in the published object" in first.summary
 
 
-def _from_the_real_index(path: str) -> Reply | None:
-    """A project page of the real index, for a local index that serves one project itself."""
-    if not path.startswith("/simple/"):
-        return None
-    answer = requests.get(
-        f"{DEFAULT_INDEX_URL.rstrip('/')}/{path.removeprefix('/simple/')}",
-        headers={"Accept": SIMPLE_JSON},
-        timeout=30,
-    )
-    if answer.status_code != 200:
-        return None
-    return json_reply(answer.content)
-
-
 @pytest.mark.network
 @pytest.mark.docker
 def test_a_tampered_wheel_fails_check_and_the_batch_gate(
@@ -142,7 +132,7 @@ def test_a_tampered_wheel_fails_check_and_the_batch_gate(
     uploaded = release.wheel.upload_time.isoformat() if release.wheel.upload_time else None
     with local_server() as server:
         # Every other project (the build requirements) as the real index serves it.
-        server.fallback = _from_the_real_index
+        server.fallback = from_the_real_index
         files = [
             file_entry(server, path.name, path.read_bytes(), **{"upload-time": uploaded})
             for path in (tampered, sdist)
