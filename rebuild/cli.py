@@ -20,7 +20,7 @@ from rich.console import Console
 
 from rebuild import __version__, pipeline
 from rebuild import store as store_module
-from rebuild.errors import EXIT_CODES, RebuildError, UsageError
+from rebuild.errors import EXIT_CODES, EXIT_USAGE, RebuildError, UsageError
 from rebuild.models import BuildLimits, SourceKind, Target, WheelSelector
 from rebuild.report import json as json_report
 from rebuild.report.terminal import print_release, print_report, safe
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from rich.status import Status
 
     from rebuild.images import ImageRef
+    from rebuild.inputs import BatchInput
 
 EXIT_INTERRUPTED = 130
 
@@ -454,6 +455,14 @@ def batch(
     ] = None,
     fail_on_attributed: FailOnAttributedOption = False,
     strict: StrictOption = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the plan of every release (its wheel, image, Python, recipe, compiler "
+            "match) and build nothing; exit 2 if a release cannot be planned.",
+        ),
+    ] = False,
 ) -> None:
     """Verify every release a lock or requirements file pins; keep the results in the store.
 
@@ -475,12 +484,15 @@ def batch(
     )
 
     from rebuild import batch as batch_module
-    from rebuild.inputs import read_input
+    from rebuild.inputs import marker_environment, read_input
     from rebuild.models import Verdict
 
-    pinned = read_input(file)
+    # Markers are evaluated for the wheels the batch verifies: --python and --platform.
+    pinned = read_input(file, marker_environment(python, platform))
     for line in pinned.skipped:
         err.print(f"[yellow]skipped[/] {safe(line)}")
+    if dry_run:
+        raise typer.Exit(_print_plans(pinned, python, platform, index_url, cache_dir))
     options = batch_module.BatchOptions(
         jobs=jobs,
         force=force,
@@ -547,6 +559,45 @@ def batch(
     )
     _print_review(result.review)
     raise typer.Exit(result.exit_code)
+
+
+def _print_plans(
+    pinned: BatchInput,
+    python: str | None,
+    platform: str | None,
+    index_url: str | None,
+    cache_dir: Path | None,
+) -> int:
+    """`batch --dry-run`: each release's plan, one line, nothing built; 2 if one has none."""
+    unplanned = 0
+    for release in pinned.releases:
+        options = pipeline.CheckOptions(
+            index_url=index_url or release.index_url, cache_dir=cache_dir
+        )
+        try:
+            plan = pipeline.plan_release(
+                release.target, WheelSelector(python=python, platform=platform), options
+            )
+        except RebuildError as e:
+            unplanned += 1
+            out.print(f"[red]cannot plan[/] {safe(str(release.target))}: {safe(e.message)}")
+            continue
+        match = (
+            f"compiler {plan.toolchain.match.value} ({plan.toolchain.published} vs "
+            f"{plan.toolchain.rebuilt})"
+            if plan.toolchain is not None
+            else "pure"
+        )
+        out.print(
+            f"{safe(str(release.target))}: {safe(' '.join(plan.wheel_tags))} in "
+            f"{safe(plan.image)} (Python {safe(plan.python)}), "
+            f"recipe {safe(Path(plan.recipe).name if plan.recipe else 'none')}, {safe(match)}"
+        )
+    out.print(
+        f"{len(pinned.releases) - unplanned} of {len(pinned.releases)} releases planned; "
+        "nothing built (--dry-run)"
+    )
+    return EXIT_USAGE if unplanned else 0
 
 
 def _write_summary(path: Path, text: str) -> None:

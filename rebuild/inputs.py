@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from packaging.markers import InvalidMarker, Marker, default_environment
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
@@ -44,7 +45,6 @@ _IGNORED_OPTIONS = frozenset(
         "--no-binary",
         "--only-binary",
         "--prefer-binary",
-        "--require-hashes",
         "--pre",
         "--no-index",
     }
@@ -101,15 +101,62 @@ def detect_format(path: Path, text: str) -> InputFormat:
 
 @dataclass
 class _Reading:
-    """The -r includes being followed: the chain that led here and how many files were read."""
+    """The -r includes being followed: the chain that led here and how many files were read,
+    and what pip carries across them: the index in force, --require-hashes, the target
+    environment markers are evaluated for, and what was skipped."""
 
     chain: tuple[Path, ...] = ()
     files: list[int] = field(default_factory=lambda: [0])
+    environment: dict[str, str] = field(default_factory=dict)
+    index_url: str | None = None
+    require_hashes: bool = False
+    skipped: list[str] = field(default_factory=list)
 
 
-def read_input(path: Path) -> BatchInput:
-    """Every release ``path`` pins, in the file's order, duplicates removed."""
-    return _read_input(path, _Reading())
+def marker_environment(python: str | None = None, platform: str | None = None) -> dict[str, str]:
+    """PEP 508 marker values for the interpreter and platform a batch verifies wheels for.
+
+    ``python`` ("3.11") sets python_version and python_full_version (as x.y.0: the micro release
+    of a wheel's interpreter is unknown); ``platform`` (a wheel platform tag) sets sys_platform,
+    platform_system, platform_machine and os_name. Unset values are this machine's.
+    """
+    environment = {k: str(v) for k, v in default_environment().items()}
+    if python:
+        environment["python_version"] = python
+        environment["python_full_version"] = f"{python}.0"
+        environment["implementation_version"] = f"{python}.0"
+    if platform:
+        for prefix, values in _PLATFORMS:
+            if platform.startswith(prefix):
+                environment.update(
+                    zip(("sys_platform", "platform_system", "os_name"), values, strict=True)
+                )
+                break
+        # The tag's architecture, as platform.machine() names it there (Windows says AMD64).
+        arch = platform.rsplit("_", 1)[-1].lower()
+        if platform.endswith("x86_64"):
+            arch = "x86_64"
+        environment["platform_machine"] = {"amd64": "AMD64", "win32": "x86"}.get(arch, arch)
+    return environment
+
+
+_PLATFORMS = (
+    ("manylinux", ("linux", "Linux", "posix")),
+    ("musllinux", ("linux", "Linux", "posix")),
+    ("linux", ("linux", "Linux", "posix")),
+    ("win", ("win32", "Windows", "nt")),
+    ("macosx", ("darwin", "Darwin", "posix")),
+)
+
+
+def read_input(path: Path, environment: dict[str, str] | None = None) -> BatchInput:
+    """Every release ``path`` pins, in the file's order, duplicates removed.
+
+    A requirement or lock entry whose marker is false for ``environment`` (default: this
+    interpreter and machine; see :func:`marker_environment`) is skipped and listed, as pip
+    would not install it.
+    """
+    return _read_input(path, _Reading(environment=environment or marker_environment()))
 
 
 def read_bounded(path: Path, limit: int = MAX_INPUT_BYTES) -> bytes:
@@ -166,19 +213,29 @@ def _read_input(path: Path, reading: _Reading) -> BatchInput:
         ) from e
     if reading.chain:
         # An include is a requirements file (pip's -r); its lines are never echoed in errors.
+        before = len(reading.skipped)
         releases = _read_requirements(path, text, reading)
-        if not releases:
+        if not releases and len(reading.skipped) == before:
             raise UsageError(
                 f"{path} pins no release", hint="one NAME==VERSION per line in an -r include"
             )
         return BatchInput(path, InputFormat.REQUIREMENTS, tuple(_unique(releases).values()))
     kind = detect_format(path, text)
     if kind is InputFormat.PYLOCK:
-        releases, skipped = _read_pylock(path, _toml(path, text))
+        releases, skipped = _read_pylock(path, _toml(path, text), reading.environment)
     elif kind is InputFormat.UV_LOCK:
         releases, skipped = _read_uv_lock(path, _toml(path, text))
     else:
-        releases, skipped = _read_requirements(path, text, reading), []
+        releases = _read_requirements(path, text, reading)
+        skipped = reading.skipped
+        if reading.require_hashes:
+            unhashed = [r.origin for r in releases if not r.hashes]
+            if unhashed:
+                raise UsageError(
+                    f"--require-hashes is set, but {', '.join(unhashed[:5])} "
+                    f"{'has' if len(unhashed) == 1 else 'have'} no --hash",
+                    hint="as pip would refuse to install them: hash every pin, or drop the option",
+                )
     unique = _unique(releases)
     if not unique and not skipped:
         raise UsageError(f"{path} pins no release", hint="one NAME==VERSION per line")
@@ -228,17 +285,16 @@ def _logical_lines(text: str) -> list[tuple[int, str]]:
 
 def _read_requirements(path: Path, text: str, reading: _Reading) -> list[PinnedRelease]:
     releases: list[PinnedRelease] = []
-    index_url: str | None = None
     for number, line in _logical_lines(text):
         origin = f"{path.name}:{number}"
         if line.split()[0].partition("=")[0] in ("-r", "--requirement"):
             _include(line.split(), origin, path, releases, reading)
             continue
         if not reading.chain:
-            index_url = _requirement_line(line, origin, index_url, releases)
+            _requirement_line(line, origin, reading, releases)
             continue
         try:
-            index_url = _requirement_line(line, origin, index_url, releases)
+            _requirement_line(line, origin, reading, releases)
         except UsageError as e:
             # The file was named by an -r line, possibly any file on the machine (-r
             # /etc/shadow): say where the problem is, never what the line holds.
@@ -251,26 +307,40 @@ def _read_requirements(path: Path, text: str, reading: _Reading) -> list[PinnedR
 
 
 def _requirement_line(
-    line: str, origin: str, index_url: str | None, releases: list[PinnedRelease]
-) -> str | None:
-    """One logical line that is not an include; returns the index URL in force after it."""
+    line: str, origin: str, reading: _Reading, releases: list[PinnedRelease]
+) -> None:
+    """One logical line that is not an include: a pin, or an option pip carries on."""
     if line.startswith("-"):
-        return _option_line(line.split(), origin, index_url)
+        _option_line(line.split(), origin, reading)
+        return
     # Quotes belong to markers (`; python_version >= "3.8"`): the line is not shell words.
     hash_values = _HASH_OPTION.findall(line)
     spec = _HASH_OPTION.sub("", line).strip()
     if "--hash" in spec:
         raise UsageError(f"{origin}: --hash needs a value")
     hashes = _hashes(hash_values, origin)
+    requirement = _requirement(spec, origin)
+    if requirement.marker is not None and not requirement.marker.evaluate(reading.environment):
+        reading.skipped.append(
+            f"{canonicalize_name(requirement.name)} ({origin}): its marker "
+            f"`{requirement.marker}` is false for {_described(reading.environment)}"
+        )
+        return
     releases.append(
         PinnedRelease(
-            target=_pinned_target(spec, origin),
+            target=_pinned_target(requirement, spec, origin),
             origin=origin,
             hashes=hashes,
-            index_url=index_url,
+            index_url=reading.index_url,
         )
     )
-    return index_url
+
+
+def _described(environment: dict[str, str]) -> str:
+    return (
+        f"Python {environment.get('python_version', '?')} on "
+        f"{environment.get('sys_platform', '?')} {environment.get('platform_machine', '')}".strip()
+    )
 
 
 def _include(
@@ -304,25 +374,40 @@ def _include(
             f"{origin}: the -r includes read more than {MAX_INCLUDED_FILES} files in all",
             hint="include each requirements file once",
         )
-    releases.extend(_read_input(included, _Reading(chain, reading.files)).releases)
+    # pip's options hold across -r files: the index in force, --require-hashes, the markers'
+    # environment; what an include skips is listed with the rest.
+    nested = _Reading(
+        chain,
+        reading.files,
+        reading.environment,
+        reading.index_url,
+        reading.require_hashes,
+        reading.skipped,
+    )
+    releases.extend(_read_input(included, nested).releases)
+    reading.index_url, reading.require_hashes = nested.index_url, nested.require_hashes
 
 
-def _option_line(words: list[str], origin: str, index_url: str | None) -> str | None:
+def _option_line(words: list[str], origin: str, reading: _Reading) -> None:
     option, _, inline = words[0].partition("=")
     value = inline or (words[1] if len(words) > 1 else "")
     if option in ("-i", "--index-url"):
         if not value:
             raise UsageError(f"{origin}: {option} needs a URL")
-        return value
+        reading.index_url = value
+        return
     if option in ("-e", "--editable"):
-        raise UsageError(
-            f"{origin}: {' '.join(words)!r} is an editable install, not a published release",
-            hint="pin the release instead: NAME==VERSION",
-        )
+        # `uv export` writes `-e .` for the project itself: not a published release, listed as
+        # skipped as the TOML locks' local entries are.
+        reading.skipped.append(f"{value or '?'} ({origin}): an editable install, not an index")
+        return
+    if option == "--require-hashes":
+        reading.require_hashes = True
+        return
     if option in ("-c", "--constraint"):
-        return index_url  # constraints narrow an install; they pin nothing to verify
+        return  # constraints narrow an install; they pin nothing to verify
     if option in _IGNORED_OPTIONS:
-        return index_url
+        return
     raise UsageError(
         f"{origin}: unknown option {option!r}",
         hint="a batch reads NAME==VERSION lines, with --hash, --index-url and -r",
@@ -348,11 +433,14 @@ def _hashes(values: list[str], origin: str) -> frozenset[str]:
     return frozenset(digests)
 
 
-def _pinned_target(spec: str, origin: str) -> Target:
+def _requirement(spec: str, origin: str) -> Requirement:
     try:
-        requirement = Requirement(spec)
+        return Requirement(spec)
     except InvalidRequirement as e:
         raise UsageError(f"{origin}: {spec!r} is not a requirement: {e}") from e
+
+
+def _pinned_target(requirement: Requirement, spec: str, origin: str) -> Target:
     if requirement.url:
         raise UsageError(
             f"{origin}: {spec!r} names a URL, not a release on an index",
@@ -422,7 +510,9 @@ def _file_hashes(package: dict[str, Any], hash_key: str) -> frozenset[str]:
     return frozenset(d for f in files if (d := _digest(f.get(hash_key))) is not None)
 
 
-def _read_pylock(path: Path, data: dict[str, Any]) -> tuple[list[PinnedRelease], list[str]]:
+def _read_pylock(
+    path: Path, data: dict[str, Any], environment: dict[str, str]
+) -> tuple[list[PinnedRelease], list[str]]:
     if "lock-version" not in data:
         raise UsageError(f"{path} has no `lock-version`: not a PEP 751 lock file")
     releases: list[PinnedRelease] = []
@@ -436,6 +526,18 @@ def _read_pylock(path: Path, data: dict[str, Any]) -> tuple[list[PinnedRelease],
         if source is not None:
             skipped.append(f"{canonicalize_name(name)} ({origin}): from a {source}, not an index")
             continue
+        marker = package.get("marker")
+        if isinstance(marker, str):
+            try:
+                applies = Marker(marker).evaluate(environment)
+            except InvalidMarker as e:
+                raise UsageError(f"{origin}: its marker {marker!r} is not valid: {e}") from e
+            if not applies:
+                skipped.append(
+                    f"{canonicalize_name(name)} ({origin}): its marker `{marker}` is false for "
+                    f"{_described(environment)}"
+                )
+                continue
         version = package.get("version")
         if not isinstance(version, str):
             raise UsageError(

@@ -26,7 +26,7 @@ from sdists import BACKEND, PYPROJECT, SDE, build_on_host
 from rebuild.batch import BatchOptions, locked_selector, run_batch
 from rebuild.container import engine as container_engine
 from rebuild.errors import EXIT_NEEDS_REVIEW, FetchError, UsageError
-from rebuild.inputs import InputFormat, PinnedRelease, read_input
+from rebuild.inputs import InputFormat, PinnedRelease, marker_environment, read_input
 from rebuild.models import DistFile, DistKind, Release, Target, Verdict, WheelSelector
 from rebuild.store import Attention, Store
 
@@ -52,16 +52,16 @@ attrs==23.2.0 \\
     --hash sha256:{B.upper()}
 click[extra]==8.1.7 ; python_version >= "3.8"  # why not
 -r more.txt
---require-hashes
 attrs==23.2.0 --hash=sha256:{A} --hash=sha256:{B}
 """,
     )
     batch = read_input(deps)
     assert batch.format is InputFormat.REQUIREMENTS
+    # The index in force holds in the -r include too, as in pip.
     assert [(str(r.target), r.origin, r.index_url) for r in batch.releases] == [
         ("attrs==23.2.0", "requirements.txt:3", "https://example.invalid/simple"),
         ("click==8.1.7", "requirements.txt:6", "https://example.invalid/simple"),
-        ("six==1.16.0", "more.txt:1", None),
+        ("six==1.16.0", "more.txt:1", "https://example.invalid/simple"),
     ]
     assert batch.releases[0].hashes == frozenset({A, B})
     assert batch.releases[1].hashes == frozenset()
@@ -75,7 +75,6 @@ attrs==23.2.0 --hash=sha256:{A} --hash=sha256:{B}
         ("attrs==23.*", "deps.txt:2: 'attrs==23.*' is not pinned"),
         ("attrs==23.2.0,!=1", "deps.txt:2: 'attrs==23.2.0,!=1' is not pinned"),
         ("attrs @ https://x.invalid/a.whl", "deps.txt:2: .* names a URL"),
-        ("-e ./src", "deps.txt:2: .* is an editable install"),
         ("attrs==23.2.0 --hash=sha256:123", "deps.txt:2: 'sha256:123' is not a sha256"),
         ("--frobnicate", "deps.txt:2: unknown option"),
     ],
@@ -492,3 +491,86 @@ def test_real_releases_end_to_end(tmp_path: Path, shared_cache: Path) -> None:
     )
     assert "attrs==23.2.0  reproducible" in history.stdout
     assert datetime.now(UTC).strftime("%Y-%m-%d") in history.stdout
+
+
+def test_markers_are_evaluated_for_the_target_interpreter_and_platform(tmp_path: Path) -> None:
+    deps = write(
+        tmp_path / "deps.txt",
+        "six==1.16.0\n"
+        'pywin32==306 ; sys_platform == "win32"\n'
+        'tomli==2.0.1 ; python_version < "3.11"\n'
+        'exceptiongroup==1.2.0 ; python_version < "3.11" and sys_platform == "linux"\n',
+    )
+    linux_311 = read_input(deps, marker_environment("3.11", "manylinux_2_17_x86_64"))
+    assert [str(r.target) for r in linux_311.releases] == ["six==1.16.0"]
+    assert len(linux_311.skipped) == 3
+    assert any(
+        'pywin32 (deps.txt:2): its marker `sys_platform == "win32"` is false for Python 3.11'
+        in line
+        for line in linux_311.skipped
+    ), linux_311.skipped
+    windows_310 = read_input(deps, marker_environment("3.10", "win_amd64"))
+    assert [str(r.target) for r in windows_310.releases] == [
+        "six==1.16.0",
+        "pywin32==306",
+        "tomli==2.0.1",
+    ]
+    assert marker_environment("3.10", "win_amd64")["platform_machine"] == "AMD64"
+    assert marker_environment("3.12", "macosx_11_0_arm64")["sys_platform"] == "darwin"
+
+
+def test_uv_export_s_editable_project_is_skipped_and_listed(tmp_path: Path) -> None:
+    # `uv export --format requirements-txt` writes the project itself as `-e .`.
+    deps = write(tmp_path / "requirements.txt", f"-e .\nsix==1.16.0 --hash=sha256:{A}\n")
+    batch = read_input(deps)
+    assert [str(r.target) for r in batch.releases] == ["six==1.16.0"]
+    assert batch.skipped == (". (requirements.txt:1): an editable install, not an index",)
+
+
+def test_require_hashes_refuses_an_unhashed_pin_as_pip_would(tmp_path: Path) -> None:
+    write(tmp_path / "more.txt", "attrs==23.2.0\n")
+    deps = write(
+        tmp_path / "requirements.txt",
+        f"--require-hashes\nsix==1.16.0 --hash=sha256:{A}\n-r more.txt\n",
+    )
+    with pytest.raises(UsageError, match=r"--require-hashes is set, but more.txt:1 has no --hash"):
+        read_input(deps)
+    write(tmp_path / "more.txt", f"attrs==23.2.0 --hash=sha256:{B}\n")
+    assert len(read_input(deps).releases) == 2
+
+
+def test_a_pylock_package_whose_marker_is_false_is_skipped(tmp_path: Path) -> None:
+    lock = write(
+        tmp_path / "pylock.toml",
+        'lock-version = "1.0"\ncreated-by = "test"\n\n'
+        '[[packages]]\nname = "six"\nversion = "1.16.0"\n\n'
+        '[[packages]]\nname = "pywin32"\nversion = "306"\nmarker = \'sys_platform == "win32"\'\n',
+    )
+    batch = read_input(lock, marker_environment("3.11", "manylinux_2_17_x86_64"))
+    assert [str(r.target) for r in batch.releases] == ["six==1.16.0"]
+    assert len(batch.skipped) == 1 and batch.skipped[0].startswith("pywin32 (pylock.toml")
+
+
+@pytest.mark.network
+def test_dry_run_prints_each_plan_and_builds_nothing(tmp_path: Path) -> None:
+    deps = write(
+        tmp_path / "deps.txt",
+        'six==1.16.0\npywin32==306 ; sys_platform == "win32"\nnosuchproject-rebuild-x==1.0\n',
+    )
+    store = tmp_path / "store.sqlite"
+    argv = [sys.executable, "-m", "rebuild", "batch", str(deps), "--dry-run", "--store", str(store)]
+    argv += ["--python", "3.11", "--platform", "manylinux_2_17_x86_64"]
+    argv += ["--cache-dir", str(tmp_path / "cache")]
+    done = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert done.returncode == 2, done.stdout + done.stderr  # one release cannot be planned
+    assert "six==1.16.0: py2-none-any py3-none-any in bookworm-py311 (Python 3.11)" in done.stdout
+    assert "cannot plan nosuchproject-rebuild-x==1.0" in done.stdout
+    assert "1 of 2 releases planned; nothing built (--dry-run)" in done.stdout
+    assert "skipped pywin32" in done.stderr
+    assert not store.exists()

@@ -72,6 +72,27 @@ def _run(venv: Path, *argv: str, cwd: Path, **env: str) -> subprocess.CompletedP
     )
 
 
+def test_every_package_of_the_tree_is_listed_for_the_wheel() -> None:
+    import tomllib
+
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    on_disk = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for init in (ROOT / "rebuild").rglob("__init__.py")
+    }
+    assert on_disk <= listed, sorted(on_disk - listed)
+
+
+def test_the_wheel_holds_every_module_of_the_tree(wheels: tuple[Path, Path]) -> None:
+    import zipfile
+
+    names = set(zipfile.ZipFile(wheels[0]).namelist())
+    modules = {p.relative_to(ROOT).as_posix() for p in (ROOT / "rebuild").rglob("*.py")}
+    assert modules <= names, sorted(modules - names)
+
+
 def test_two_builds_of_one_commit_are_the_same_wheel(wheels: tuple[Path, Path]) -> None:
     first, second = wheels
     assert first.name == second.name
