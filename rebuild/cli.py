@@ -21,7 +21,7 @@ from rich.console import Console
 from rebuild import __version__, pipeline
 from rebuild import store as store_module
 from rebuild.errors import EXIT_CODES, EXIT_USAGE, RebuildError, UsageError
-from rebuild.models import BuildLimits, SourceKind, Target, WheelSelector
+from rebuild.models import BuildLimits, Report, SourceKind, Target, WheelSelector
 from rebuild.report import json as json_report
 from rebuild.report.terminal import print_release, print_report, safe
 
@@ -53,10 +53,16 @@ app = typer.Typer(
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a reader that went away
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
+# Where progress goes: err, or nowhere with --quiet (warnings and errors still go to err).
+chatter = err
+
 
 SpecArgument = Annotated[
     str,
-    typer.Argument(metavar="NAME==VERSION", help="One release, e.g. numpy==1.26.4."),
+    typer.Argument(
+        metavar="NAME==VERSION",
+        help="One release, e.g. numpy==1.26.4 (check also takes a bare NAME: its latest).",
+    ),
 ]
 WheelOption = Annotated[
     Path | None,
@@ -108,7 +114,7 @@ JsonOption = Annotated[
 
 
 def _progress(message: str) -> None:
-    err.print(f"[dim]· {safe(message)}[/]")
+    chatter.print(f"[dim]· {safe(message)}[/]")
 
 
 _STEP = re.compile(r"^\s*\[\s*(\d+/\d+|\d+%)\]")
@@ -132,12 +138,12 @@ class _Heartbeat:
         self.step = ""
         self.started = self.printed = time.monotonic()
         self.status.update(safe(message))
-        err.print(f"[dim]· {safe(message)}[/]")
+        chatter.print(f"[dim]· {safe(message)}[/]")
 
     def log(self, line: str) -> None:
         line = line.rstrip()
         if self.verbose:
-            err.print(f"[dim]│ {safe(line)}[/]")
+            chatter.print(f"[dim]│ {safe(line)}[/]")
         # A build tool's own progress ("[235/498] Compiling …", "[ 42%] Building …") says more
         # than a compiler warning's last line: shown until the next one.
         if _STEP.match(line):
@@ -166,8 +172,30 @@ def _root(
             "--version", callback=_version_callback, is_eager=True, help="Print the version."
         ),
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet", "-q", help="No progress lines: only the report, warnings and errors."
+        ),
+    ] = False,
+    color: Annotated[
+        bool | None,
+        typer.Option(
+            "--color/--no-color",
+            help="Colour the output even when it is not a terminal, or never (default: on a "
+            "terminal, unless NO_COLOR is set).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Rebuild and compare Python wheels."""
+    """Rebuild and compare Python wheels. -q, --color and --no-color go before the command."""
+    global out, err, chatter
+    if color is not None:
+        out = Console(highlight=False, force_terminal=color or None, no_color=not color)
+        err = Console(
+            stderr=True, highlight=False, force_terminal=color or None, no_color=not color
+        )
+    chatter = Console(stderr=True, quiet=True) if quiet else err
 
 
 @app.command()
@@ -256,6 +284,15 @@ def check(
             show_default=False,
         ),
     ] = None,
+    cyclonedx: Annotated[
+        Path | None,
+        typer.Option(
+            "--cyclonedx",
+            help="Also write a CycloneDX 1.6 SBOM of the published wheel's compiled members "
+            "(hashes, claimed compilers, the rebuild's outcome) to this path.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Rebuild NAME==VERSION from its sdist in a hermetic container and compare.
 
@@ -276,10 +313,11 @@ def check(
         ref=ref,
         recipe=recipe,
     )
-    with err.status("starting") as status:
+    target = _target_or_latest(spec, index_url)
+    with chatter.status("starting") as status:
         heartbeat = _Heartbeat(status, verbose=verbose)
         report = pipeline.check(
-            Target.parse(spec),
+            target,
             WheelSelector(python=python, platform=platform),
             options,
             progress=heartbeat.progress,
@@ -287,6 +325,8 @@ def check(
         )
     if json_path is not None:
         json_report.write(report, json_path)
+    if cyclonedx is not None:
+        _write_sbom(report, wheel, cache_dir, cyclonedx)
     print_report(report, out)
     raise typer.Exit(report.exit_code)
 
@@ -600,6 +640,43 @@ def _print_plans(
     return EXIT_USAGE if unplanned else 0
 
 
+def _write_sbom(report: Report, wheel: Path | None, cache_dir: Path | None, path: Path) -> None:
+    """`check --cyclonedx`: the SBOM of the wheel the check verified (optional extra `sbom`)."""
+    from rebuild.fetch import Cache, default_cache_dir
+
+    try:
+        from rebuild.report.sbom import write_sbom
+    except ImportError as e:
+        raise UsageError(
+            f"--cyclonedx needs cyclonedx-python-lib ({e.name} is missing)",
+            hint="pip install 'rebuild[sbom]'",
+        ) from e
+    published = wheel
+    if published is None and report.release is not None and report.release.wheel is not None:
+        published = Cache(cache_dir or default_cache_dir()).path_for(report.release.wheel)
+    if published is None or not published.is_file():
+        err.print("[yellow]no SBOM[/]: the check has no published wheel on disk to describe")
+        return
+    write_sbom(report, published, path)
+
+
+_PROJECT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+
+
+def _target_or_latest(spec: str, index_url: str | None) -> Target:
+    """NAME==VERSION as given; a bare NAME is its latest release, said on stderr."""
+    if "==" in spec or not _PROJECT_NAME.fullmatch(spec.strip()):
+        if any(sep in spec for sep in (" ", ",")) and "==" in spec:
+            raise UsageError(
+                f"{spec!r} names several releases; check verifies one",
+                hint="to verify several, list them in a file and run `rebuild batch FILE`",
+            )
+        return Target.parse(spec)
+    target = pipeline.latest(spec.strip(), index_url=index_url)
+    err.print(f"{safe(spec)} names no version: checking its latest release, {safe(str(target))}")
+    return target
+
+
 def _write_summary(path: Path, text: str) -> None:
     from rebuild.report import write_atomically
 
@@ -877,6 +954,14 @@ def recipe_validate(
             f"ok  {safe(str(checked.path))}: {safe(checked.project)}, "
             f"{len(checked.releases)} release section(s)"
         )
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON Schema of the JSON report (--json), for the schema version this writes."""
+    from rebuild.report.schema import SCHEMA_FILE
+
+    sys.stdout.write(SCHEMA_FILE.read_text(encoding="utf-8"))
 
 
 # --- commands added by later stages go above this line, each as one block ---

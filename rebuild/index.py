@@ -517,6 +517,25 @@ class IndexClient:
             project_urls=project_urls,
         )
 
+    def latest(self, name: str) -> Target:
+        """The project's newest final release (a pre-release only when it has nothing else),
+        skipping versions whose every file is yanked."""
+        with borrowed_session(self._session) as session:
+            page_url, data = self._project_page(session, Target(name, "0"))
+        entries, listed = _check_page(data, page_url)
+        project = canonicalize_name(name)
+        yanked: dict[Version, bool] = {}
+        for entry in entries:
+            parsed = file_kind_and_version(str(entry.get("filename", "")))
+            if parsed is not None and parsed[1] == project:
+                alive = entry.get("yanked", False) is False
+                yanked[parsed[2]] = yanked.get(parsed[2], True) and not alive
+        versions = [v for v in _known_versions(entries, listed, project) if not yanked.get(v)]
+        final = [v for v in versions if not v.is_prerelease]
+        if not (final or versions):
+            raise ResolveError(f"{name} has no release on {self.index_url}")
+        return Target(name, str(max(final or versions)))
+
     def _rebuildable(
         self, wheels: Sequence[DistFile], wheel: DistFile | None, selector: WheelSelector
     ) -> DistFile | None:

@@ -64,6 +64,11 @@ def resolve(
     return IndexClient(url).resolve(target, selector)
 
 
+def latest(name: str, *, index_url: str | None = None) -> Target:
+    """``name``'s newest final release on the index, as a target to check."""
+    return IndexClient(choose_index_url(index_url)).latest(name)
+
+
 def compare(published: Path, rebuilt: Path, *, progress: Progress = _quiet) -> Report:
     """Compare two wheel files on disk and return the report (no build, no index)."""
     # Hash-check and existence-check both inputs before the engine opens them.

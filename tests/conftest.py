@@ -96,3 +96,24 @@ def containers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     shutil.copytree(containers_dir(), root)
     monkeypatch.setenv("REBUILD_CONTAINERS_DIR", str(root))
     return root
+
+
+@pytest.fixture(autouse=True)
+def _reports_follow_their_schema(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every JSON report a test renders in this process is validated against the schema."""
+    import json
+
+    import jsonschema
+
+    from rebuild.report import json as json_report
+    from rebuild.report.schema import report_schema
+
+    render = json_report.render
+    validator = jsonschema.Draft202012Validator(report_schema())
+
+    def validated(report: Report) -> str:
+        text = render(report)
+        validator.validate(json.loads(text))
+        return text
+
+    monkeypatch.setattr(json_report, "render", validated)

@@ -244,3 +244,28 @@ def test_a_closed_pipe_is_not_a_verdict() -> None:
     )
     assert done.returncode == 141, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_quiet_drops_progress_and_color_is_forced_or_refused(tmp_path: Path) -> None:
+    published = make_wheel(tmp_path / "a" / "demo-1.0-py3-none-any.whl")
+    rebuilt = make_wheel(
+        tmp_path / "b" / "demo-1.0-py3-none-any.whl", changes={"demo/__init__.py": b"x = 2\n"}
+    )
+
+    def run(*options: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+        return subprocess.run(
+            [sys.executable, "-m", "rebuild", *options, "compare", str(published), str(rebuilt)],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+        )
+
+    plain, quiet = run(), run("-q")
+    assert plain.returncode == quiet.returncode == 1
+    assert "· comparing" in plain.stderr
+    assert "· comparing" not in quiet.stderr
+    assert quiet.stdout == plain.stdout  # the report itself is the same
+    assert "\x1b[" in run("--color").stdout  # forced, though stdout is a pipe
+    assert "\x1b[" not in run("--no-color").stdout

@@ -496,3 +496,32 @@ def test_a_wheel_named_by_filename_that_the_index_lacks_is_no_error(
     release = client(server, session, probe_metadata=False).resolve(Target("pkg", "1.0"), selector)
     assert release.wheel is None
     assert release.sdist is not None
+
+
+def test_latest_is_the_newest_final_release_not_yanked(server: LocalServer) -> None:
+    files = [
+        file_entry(server, "pkg-1.0-py3-none-any.whl", b"a"),
+        file_entry(server, "pkg-1.1.tar.gz", b"b"),
+        file_entry(server, "pkg-1.2-py3-none-any.whl", b"c", yanked="broken"),
+        file_entry(server, "pkg-2.0rc1-py3-none-any.whl", b"d"),
+    ]
+    server.route("/simple/pkg/", json_reply(project_page("pkg", files, None)))
+    client = IndexClient(server.url("/simple/"))
+    assert str(client.latest("pkg")) == "pkg==1.1"
+    only_pre = [file_entry(server, "pre-3.0b1-py3-none-any.whl", b"e")]
+    server.route("/simple/pre/", json_reply(project_page("pre", only_pre, None)))
+    assert str(client.latest("pre")) == "pre==3.0b1"
+
+
+def test_check_of_a_bare_name_checks_its_latest_and_says_so(
+    server: LocalServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from rebuild.cli import _target_or_latest
+
+    files = [file_entry(server, "pkg-1.0-py3-none-any.whl", b"a")]
+    server.route("/simple/pkg/", json_reply(project_page("pkg", files, None)))
+    assert str(_target_or_latest("pkg", server.url("/simple/"))) == "pkg==1.0"
+    assert "checking its latest release, pkg==1.0" in capsys.readouterr().err
+    assert str(_target_or_latest("pkg==0.9", None)) == "pkg==0.9"
+    with pytest.raises(UsageError, match="names several releases"):
+        _target_or_latest("pkg==1.0 other==2.0", None)
