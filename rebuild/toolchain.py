@@ -459,12 +459,13 @@ def image_compilers(names: Iterable[str]) -> dict[str, ImageCompiler | None]:
     found: dict[str, ImageCompiler | None] = {}
     for name in names:
         try:
-            locked = read_lock(load_spec(name))
+            spec = load_spec(name)
+            locked = read_lock(spec)
         except PlanError:
             found[name] = None  # not an image under containers/ (a test's, or a stale name)
             continue
         compiler = compiler_from_lock(locked) if locked is not None else None
-        source = built_python(load_spec(name))
+        source = built_python(spec)
         if compiler is not None and source is not None:
             compiler = replace(compiler, own_python=source.version)
         found[name] = compiler
@@ -515,11 +516,13 @@ def choose(
     environment: list[tuple[str, str]] = []
     if level is not ToolchainMatch.NONE and image_compiler is not None:
         replayed = published.c_flags
+        cxx = published.cxx_flags or tuple(f for f in replayed if not f.startswith("-std="))
         if image_compiler.own_python:
             # Debian's gcc adds none of DEBIAN_UNDO by default (measured in bullseye: no
             # stack protector, no _FORTIFY_SOURCE, no endbr64); Debian's CPython, which adds
             # them, is not the one building.
             replayed = tuple(f for f in replayed if f not in OWN_PYTHON_FLAGS)
+            cxx = tuple(f for f in cxx if f not in OWN_PYTHON_FLAGS)
             notes.append(
                 f"the image's CPython {image_compiler.own_python} is built from source as "
                 "manylinux builds its own: extensions get its sysconfig flags and link flags, "
@@ -531,9 +534,6 @@ def choose(
                 "Debian's link flags (-Wl,-O1 -Wl,-Bsymbolic-functions -Wl,-z,relro) are "
                 "not undone, and its default PIE does not apply to -fPIC shared objects"
             )
-        cxx = published.cxx_flags or tuple(f for f in replayed if not f.startswith("-std="))
-        if image_compiler.own_python:
-            cxx = tuple(f for f in cxx if f not in OWN_PYTHON_FLAGS)
         environment.append(("CFLAGS", " ".join((*replayed, *undone))))
         environment.append(("CXXFLAGS", " ".join((*cxx, *undone))))
         theirs = published.compiler
