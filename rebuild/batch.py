@@ -27,7 +27,7 @@ from typing import Any, Protocol, TypeVar
 from rebuild import __version__, pipeline
 from rebuild.errors import FetchError, RebuildError, UsageError
 from rebuild.fetch import Cache, default_cache_dir
-from rebuild.index import choose_wheel, selector_tags
+from rebuild.index import choose_index_url, choose_wheel, selector_tags
 from rebuild.inputs import BatchInput, PinnedRelease
 from rebuild.models import (
     BuildLimits,
@@ -114,6 +114,7 @@ class BatchOptions:
     force: bool = False
     timeout_s: float = BuildLimits.timeout_s  # each release's build
     index_url: str | None = None  # overrides the index each input line names
+    extra_index_urls: tuple[str, ...] = ()  # added to those the input names
     cache_dir: Path | None = None
     selector: WheelSelector = field(default_factory=WheelSelector)
     # The CI switch: compiled members whose code could only be attributed fail the gate too.
@@ -233,15 +234,28 @@ class _Verifier:
         clock = _StageClock()
         self.on_event(BatchEvent(EventKind.STARTED, pinned))
         index_url = self.options.index_url or pinned.index_url
+        extras = tuple(dict.fromkeys((*pinned.extra_index_urls, *self.options.extra_index_urls)))
         selector = self.options.selector
         resolved: Release | None = None
         try:
             if pinned.hashes:
-                resolved = pipeline.resolve(pinned.target, selector, index_url=index_url)
+                found = pipeline.resolve(
+                    pinned.target,
+                    selector,
+                    index_url=index_url,
+                    extra_index_urls=extras,
+                    hashes=pinned.hashes,
+                )
+                resolved = found.release
                 selector = locked_selector(resolved, pinned, selector)
+                # The check asks the index serving the locked wheel first, the others after.
+                index_url = found.index.index_url
+                extras = tuple(u for u in (self._primary(pinned), *extras) if u != index_url)
             previous = self.previous.get(str(pinned.target))
             if previous is not None and _reusable(previous):
-                resolved = pipeline.resolve(pinned.target, selector, index_url=index_url)
+                resolved = pipeline.resolve(
+                    pinned.target, selector, index_url=index_url, extra_index_urls=extras
+                ).release
                 if self._same_plan(resolved, previous):
                     return _Work(None, previous, time.monotonic() - clock.start)
         except RebuildError as e:
@@ -253,6 +267,7 @@ class _Verifier:
             selector,
             pipeline.CheckOptions(
                 index_url=index_url,
+                extra_index_urls=extras,
                 cache_dir=self.options.cache_dir,
                 limits=BuildLimits(timeout_s=self.options.timeout_s),
             ),
@@ -260,6 +275,9 @@ class _Verifier:
         )
         report = _honour_hashes(report, pinned)
         return _Work(report, None, time.monotonic() - clock.start, clock.timings())
+
+    def _primary(self, pinned: PinnedRelease) -> str:
+        return choose_index_url(self.options.index_url or pinned.index_url)
 
     def _same_plan(self, resolved: Release, previous: StoredResult) -> bool:
         """Would a check now follow the plan the stored verdict was reached with?"""

@@ -12,7 +12,9 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -29,7 +31,8 @@ if TYPE_CHECKING:
     from rich.status import Status
 
     from rebuild.images import ImageRef
-    from rebuild.inputs import BatchInput
+    from rebuild.inputs import BatchInput, PinnedRelease
+    from rebuild.report.sarif import Checked
 
 EXIT_INTERRUPTED = 130
 
@@ -51,8 +54,24 @@ app = typer.Typer(
 )
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a reader that went away
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+
+
+def _console(*, stderr: bool = False, color: bool | None = None, quiet: bool = False) -> Console:
+    """A console; not a terminal, its lines are never wrapped at 80 columns (a log, a pipe to
+    grep): a filename, a hash or a URL stays on one line."""
+    console = Console(
+        stderr=stderr,
+        highlight=False,
+        quiet=quiet,
+        force_terminal=color or None,
+        no_color=color is False or None,
+    )
+    console.soft_wrap = not console.is_terminal
+    return console
+
+
+out = _console()
+err = _console(stderr=True)
 # Where progress goes: err, or nowhere with --quiet (warnings and errors still go to err).
 chatter = err
 
@@ -93,6 +112,25 @@ IndexOption = Annotated[
     typer.Option(
         "--index-url",
         help="PEP 691 simple index (default: $PIP_INDEX_URL, else PyPI).",
+        show_default=False,
+    ),
+]
+SarifOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--sarif",
+        help="Also write SARIF 2.1.0 for code-scanning dashboards to this path: one result per "
+        "unexplained divergence ('-': standard output).",
+        show_default=False,
+    ),
+]
+ExtraIndexOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--extra-index-url",
+        help="Another index to look in, as pip's (repeatable; default: $PIP_EXTRA_INDEX_URL). "
+        "The release comes from the first index that has it; the report warns when another "
+        "serves it with other files, which pip might install instead.",
         show_default=False,
     ),
 ]
@@ -191,11 +229,9 @@ def _root(
     """Rebuild and compare Python wheels. -q, --color and --no-color go before the command."""
     global out, err, chatter
     if color is not None:
-        out = Console(highlight=False, force_terminal=color or None, no_color=not color)
-        err = Console(
-            stderr=True, highlight=False, force_terminal=color or None, no_color=not color
-        )
-    chatter = Console(stderr=True, quiet=True) if quiet else err
+        out = _console(color=color)
+        err = _console(stderr=True, color=color)
+    chatter = _console(stderr=True, quiet=True) if quiet else err
 
 
 @app.command()
@@ -204,18 +240,22 @@ def resolve(
     python: PythonOption = None,
     platform: PlatformOption = None,
     index_url: IndexOption = None,
+    extra_index_urls: ExtraIndexOption = None,
     json_path: JsonOption = None,
 ) -> None:
     """Show what a rebuild of NAME==VERSION would use: the wheel, the sdist, the source URLs."""
-    release = pipeline.resolve(
+    resolved = pipeline.resolve(
         Target.parse(spec),
         WheelSelector(python=python, platform=platform),
         index_url=index_url,
+        extra_index_urls=extra_index_urls or (),
         progress=_progress,
     )
     if json_path is not None:
-        json_report.write_release(release, json_path)
-    print_release(release, out)
+        json_report.write_release(resolved.release, json_path, notes=resolved.notes)
+    print_release(resolved.release, out)
+    for note in resolved.notes:
+        err.print(f"[yellow]note[/]: {safe(note)}")
 
 
 @app.command()
@@ -242,6 +282,7 @@ def check(
     python: PythonOption = None,
     platform: PlatformOption = None,
     index_url: IndexOption = None,
+    extra_index_urls: ExtraIndexOption = None,
     wheel: WheelOption = None,
     json_path: JsonOption = None,
     cache_dir: CacheOption = None,
@@ -284,6 +325,7 @@ def check(
             show_default=False,
         ),
     ] = None,
+    sarif: SarifOption = None,
     cyclonedx: Annotated[
         Path | None,
         typer.Option(
@@ -303,6 +345,7 @@ def check(
     """
     options = pipeline.CheckOptions(
         index_url=index_url,
+        extra_index_urls=tuple(extra_index_urls or ()),
         wheel=wheel,
         cache_dir=cache_dir,
         keep_workdir=keep_workdir,
@@ -325,6 +368,8 @@ def check(
         )
     if json_path is not None:
         json_report.write(report, json_path)
+    if sarif is not None:
+        _write_sarif(sarif, lambda module: [module.checked_from_report(report)])
     if cyclonedx is not None:
         _write_sbom(report, wheel, cache_dir, cyclonedx)
     print_report(report, out)
@@ -489,6 +534,7 @@ def batch(
     python: PythonOption = None,
     platform: PlatformOption = None,
     index_url: IndexOption = None,
+    extra_index_urls: ExtraIndexOption = None,
     cache_dir: CacheOption = None,
     json_path: Annotated[
         Path | None, typer.Option("--json", help="Also write the summary as JSON to this path.")
@@ -531,13 +577,18 @@ def batch(
     pinned = read_input(file, marker_environment(python, platform))
     for line in pinned.skipped:
         err.print(f"[yellow]skipped[/] {safe(line)}")
+    for release in pinned.releases:
+        if release.extras:
+            err.print(f"[yellow]note[/] {safe(_extras_note(release))}")
+    extras = tuple(extra_index_urls or ())
     if dry_run:
-        raise typer.Exit(_print_plans(pinned, python, platform, index_url, cache_dir))
+        raise typer.Exit(_print_plans(pinned, python, platform, (index_url, extras), cache_dir))
     options = batch_module.BatchOptions(
         jobs=jobs,
         force=force,
         timeout_s=timeout,
         index_url=index_url,
+        extra_index_urls=extras,
         cache_dir=cache_dir,
         selector=WheelSelector(python=python, platform=platform),
         fail_on_attributed=fail_on_attributed,
@@ -601,18 +652,29 @@ def batch(
     raise typer.Exit(result.exit_code)
 
 
+def _extras_note(release: PinnedRelease) -> str:
+    extras = ", ".join(release.extras)
+    return (
+        f"{release.target}[{extras}] ({release.origin}): extras change what is installed beside "
+        "the release, not its wheel; their dependencies are verified where the file pins them"
+    )
+
+
 def _print_plans(
     pinned: BatchInput,
     python: str | None,
     platform: str | None,
-    index_url: str | None,
+    indexes: tuple[str | None, tuple[str, ...]],
     cache_dir: Path | None,
 ) -> int:
     """`batch --dry-run`: each release's plan, one line, nothing built; 2 if one has none."""
     unplanned = 0
+    index_url, extras = indexes
     for release in pinned.releases:
         options = pipeline.CheckOptions(
-            index_url=index_url or release.index_url, cache_dir=cache_dir
+            index_url=index_url or release.index_url,
+            extra_index_urls=tuple(dict.fromkeys((*release.extra_index_urls, *extras))),
+            cache_dir=cache_dir,
         )
         try:
             plan = pipeline.plan_release(
@@ -638,6 +700,21 @@ def _print_plans(
         "nothing built (--dry-run)"
     )
     return EXIT_USAGE if unplanned else 0
+
+
+def _write_sarif(path: Path, checked: Callable[[ModuleType], Sequence[Checked]]) -> None:
+    """`--sarif`: the SARIF log of what ``checked`` makes with rebuild.report.sarif (extra
+    `sarif`); a callable, so that the module loads only when asked for."""
+    from rebuild.report import write_atomically
+
+    try:
+        from rebuild.report import sarif as sarif_module
+    except ImportError as e:
+        raise UsageError(
+            f"--sarif needs sarif-pydantic ({e.name} is missing)",
+            hint="pip install 'rebuild[sarif]'",
+        ) from e
+    write_atomically(path, sarif_module.render_sarif(checked(sarif_module)))
 
 
 def _write_sbom(report: Report, wheel: Path | None, cache_dir: Path | None, path: Path) -> None:
@@ -718,6 +795,7 @@ def review(
         Path | None, typer.Option("--json", help="Write the summary as JSON to this path.")
     ] = None,
     store_path: StoreOption = None,
+    sarif: SarifOption = None,
     fail_on_attributed: FailOnAttributedOption = False,
     strict: StrictOption = False,
 ) -> None:
@@ -740,6 +818,14 @@ def review(
 
             index = html_report.write_site(results, summary, html_dir)
             err.print(f"review site: {safe(index.resolve().as_uri())}")
+        if sarif is not None:
+            current = results.current_results()
+            _write_sarif(
+                sarif,
+                lambda module: [
+                    module.checked_from_store(r, results.divergences(r.id)) for r in current
+                ],
+            )
     if json_path is not None:
         document = batch_module.summary_document(summary)
         _write_summary(json_path, json_module.dumps(document, indent=2, ensure_ascii=True))

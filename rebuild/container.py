@@ -41,6 +41,10 @@ RUN_LABEL = "org.rebuild.run"  # one run's container, found even if its id never
 # Who made the container: "<host> <pid> <start time>". A container whose maker is gone from this
 # host (a kill -9) is a leftover the next run removes; the start time tells a reused pid apart.
 OWNER_LABEL = "org.rebuild.owner"
+# A job's own tag, from $REBUILD_SESSION when set (a CI job id, a test session): the job can then
+# find its containers among those of other runs sharing the engine.
+SESSION_LABEL = "org.rebuild.session"
+SESSION_VARIABLE = "REBUILD_SESSION"
 LOG_CAP = 2 * 1024 * 1024
 """Bytes of build log kept in memory; the tail is kept, because that is where a failure shows."""
 
@@ -457,7 +461,7 @@ def _create_args(spec: SandboxSpec, run_id: str, *, auto_remove: bool) -> dict[s
         "mem_limit": spec.memory,
         "memswap_limit": spec.memory,
         "pids_limit": spec.pids_limit,
-        "labels": {**LABELS, RUN_LABEL: run_id, OWNER_LABEL: _owner()},
+        "labels": {**LABELS, RUN_LABEL: run_id, OWNER_LABEL: _owner(), **_session()},
         # The engine removes the container when it stops, even if this process is killed -9;
         # the finally of run_sandboxed still removes it on every other way out.
         "auto_remove": auto_remove,
@@ -710,6 +714,11 @@ def _orphaned(owner: str) -> bool:
         return False  # another host's run, or an unlabelled one: not ours to judge
     alive = _start_time(int(pid_text))
     return alive is None or (started != "?" and alive != started)
+
+
+def _session() -> dict[str, str]:
+    session = os.environ.get(SESSION_VARIABLE, "")
+    return {SESSION_LABEL: session} if session else {}
 
 
 def orphaned_containers(owner: str | None = None) -> list[str]:

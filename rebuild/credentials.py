@@ -2,8 +2,10 @@
 
 A private index is reached the way pip and uv reach one: ``https://user:password@host/simple/``
 (``--index-url``, ``$PIP_INDEX_URL``, a requirements file's ``--index-url``), else the user's
-netrc, which requests reads by itself. :func:`register` splits the user and password off such a
-URL and keeps them in this process; every URL rebuild stores, reports or prints is the clean one.
+netrc, else the user's keyring where the ``keyring`` package is installed (asked once per index,
+only for an index the user named; ``PIP_KEYRING_PROVIDER=disabled`` turns it off, as for pip).
+:func:`register` splits the user and password off such a URL and keeps them in this process;
+every URL rebuild stores, reports or prints is the clean one.
 :class:`HostAuth`, mounted on every HTTP session (:mod:`rebuild.http`), adds the credentials to
 requests for that same scheme, host and port — the index pages and the files it serves beside
 them — and to nothing else, so a file host elsewhere never sees them. :func:`redact` is the last
@@ -15,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import requests
@@ -30,6 +33,10 @@ _VARIABLE = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)\}")
 _lock = threading.Lock()
 _known: dict[tuple[str, str], tuple[str, str]] = {}  # (scheme, host:port) -> (user, password)
 _secrets: set[str] = set()
+# The indexes the user named, by origin: the URL to ask the keyring for, and the user name the
+# URL gave without a password (a keyring entry is looked up for that user).
+_indexes: dict[tuple[str, str], tuple[str, str | None]] = {}
+_asked_keyring: set[tuple[str, str]] = set()
 
 
 def expand_variables(text: str) -> str:
@@ -48,16 +55,57 @@ def register(url: str) -> str:
     url = expand_variables(url)
     parts = urlsplit(url)
     if "@" not in parts.netloc:
+        with _lock:
+            _indexes.setdefault(_origin(url), (url, None))
         return url
     userinfo, _, host = parts.netloc.rpartition("@")
     user, _, password = userinfo.partition(":")
     user, password = unquote(user), unquote(password)
+    clean = urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
     with _lock:
+        if not password and _keyring_enabled():
+            # pip's habit: a user name alone asks the keyring for that user's password. Without
+            # an entry, the name itself is sent as a token (below), as pip does.
+            _indexes[_origin(url)] = (clean, user)
         _known[_origin(url)] = (user, password)
         _secrets.update(s for s in (password, quote(password, safe="")) if s)
         if not password and user:
             _secrets.update({user, quote(user, safe="")})  # a token given as the user name
-    return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return clean
+
+
+def _keyring_enabled() -> bool:
+    return os.environ.get("PIP_KEYRING_PROVIDER", "auto").lower() != "disabled"
+
+
+def _from_keyring(origin: tuple[str, str]) -> tuple[str, str] | None:
+    """The keyring's credentials for a named index, asked once; None without keyring or entry.
+
+    Called with ``_lock`` held. Only indexes the user named are asked: a keyring backend may
+    prompt or unlock a wallet, which a file host elsewhere must never cause.
+    """
+    named = _indexes.get(origin)
+    if named is None or origin in _asked_keyring or not _keyring_enabled():
+        return None
+    _asked_keyring.add(origin)
+    try:
+        import keyring  # optional: used where the user installed it, as pip does
+    except ImportError:
+        return None
+    url, user = named
+    try:
+        # As pip asks: the index URL first, then its host.
+        found = keyring.get_credential(url, user) or keyring.get_credential(
+            urlsplit(url).netloc, user
+        )
+    except Exception:  # noqa: BLE001 - a broken backend must not stop a check; netrc still holds
+        return None
+    if found is None or not found.password:
+        return None
+    credential = (found.username or user or "", found.password)
+    _known[origin] = credential
+    _secrets.update(s for s in (credential[1], quote(credential[1], safe="")) if s)
+    return credential
 
 
 def with_credentials(url: str) -> str:
@@ -92,19 +140,47 @@ def redact(text: str) -> str:
 
 class HostAuth(AuthBase):
     """Basic auth for requests to a host whose index URL carried credentials, else the user's
-    netrc entry for the host (as requests itself would use); nothing for any other host."""
+    netrc entry for the host (as requests itself would use); nothing for any other host.
+
+    An index the user named that answers 401 to what was sent (nothing, or a user name alone) is
+    asked again once with the keyring's entry for it, as pip does: the keyring is consulted only
+    when an index wants a password, never for a public one.
+    """
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         if request.url is None or "Authorization" in request.headers:
             return request
+        origin = _origin(request.url)
         with _lock:
-            found = _known.get(_origin(request.url))
+            found = _known.get(origin)
+            may_ask = origin in _indexes and (found is None or not found[1])
         if found is None:
             found = get_netrc_auth(request.url)
+        if may_ask and (found is None or not found[1]):
+            # requests leaves register_hook untyped.
+            request.register_hook("response", self._retry_with_keyring)  # type: ignore[no-untyped-call]
         if found is None:
             return request
         authorised: requests.PreparedRequest = HTTPBasicAuth(*found)(request)
         return authorised
+
+    def _retry_with_keyring(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        if response.status_code != 401 or response.request.url is None:
+            return response
+        with _lock:
+            found = _from_keyring(_origin(response.request.url))
+        if found is None:
+            return response
+        # The 401's body is read and its connection released before the request is sent again.
+        response.content  # noqa: B018
+        response.close()
+        again = response.request.copy()
+        again.headers.pop("Authorization", None)
+        again = HTTPBasicAuth(*found)(again)
+        retried: requests.Response = response.connection.send(again, **kwargs)
+        retried.history.append(response)
+        retried.request = again
+        return retried
 
 
 def forget() -> None:
@@ -112,3 +188,5 @@ def forget() -> None:
     with _lock:
         _known.clear()
         _secrets.clear()
+        _indexes.clear()
+        _asked_keyring.clear()

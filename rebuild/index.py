@@ -68,7 +68,11 @@ _SDIST_PREFERENCE = (".tar.gz", ".zip")
 
 def choose_index_url(explicit: str | None) -> str:
     """The index to ask: ``explicit`` (``--index-url``), else ``$PIP_INDEX_URL``, else PyPI."""
-    url = explicit or os.environ.get("PIP_INDEX_URL") or DEFAULT_INDEX_URL
+    return checked_index_url(explicit or os.environ.get("PIP_INDEX_URL") or DEFAULT_INDEX_URL)
+
+
+def checked_index_url(url: str) -> str:
+    """``url`` as an index base URL (ending in /), its credentials registered and removed."""
     parts = urlsplit(url.strip())
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise UsageError(

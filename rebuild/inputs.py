@@ -16,7 +16,7 @@ import os
 import re
 import stat
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,6 @@ _HASH_OPTION = re.compile(r"--hash(?:=|\s+)(\S+)")
 # Options a requirements file may carry that change nothing about which release is pinned.
 _IGNORED_OPTIONS = frozenset(
     {
-        "--extra-index-url",
         "--find-links",
         "-f",
         "--trusted-host",
@@ -51,7 +50,7 @@ _IGNORED_OPTIONS = frozenset(
 )
 # Of those, the ones that take a value (skipped with it).
 _OPTIONS_WITH_VALUE = frozenset(
-    {"--extra-index-url", "--find-links", "-f", "--trusted-host", "--no-binary", "--only-binary"}
+    {"--find-links", "-f", "--trusted-host", "--no-binary", "--only-binary"}
 )
 
 
@@ -73,6 +72,8 @@ class PinnedRelease:
     origin: str
     hashes: frozenset[str] = frozenset()
     index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()  # pip's --extra-index-url lines in force
+    extras: tuple[str, ...] = ()  # `name[extra]`: what the install asks of the release
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ class _Reading:
     files: list[int] = field(default_factory=lambda: [0])
     environment: dict[str, str] = field(default_factory=dict)
     index_url: str | None = None
+    extra_index_urls: list[str] = field(default_factory=list)
     require_hashes: bool = False
     skipped: list[str] = field(default_factory=list)
 
@@ -224,9 +226,19 @@ def _read_input(path: Path, reading: _Reading) -> BatchInput:
     if kind is InputFormat.PYLOCK:
         releases, skipped = _read_pylock(path, _toml(path, text), reading.environment)
     elif kind is InputFormat.UV_LOCK:
-        releases, skipped = _read_uv_lock(path, _toml(path, text))
+        releases, skipped = _read_uv_lock(path, _toml(path, text), reading.environment)
     else:
         releases = _read_requirements(path, text, reading)
+        # pip applies a file's index options to every requirement, wherever they are written
+        # (the last --index-url wins), its includes' too.
+        releases = [
+            replace(
+                r,
+                index_url=reading.index_url or r.index_url,
+                extra_index_urls=tuple(reading.extra_index_urls),
+            )
+            for r in releases
+        ]
         skipped = reading.skipped
         if reading.require_hashes:
             unhashed = [r.origin for r in releases if not r.hashes]
@@ -332,6 +344,8 @@ def _requirement_line(
             origin=origin,
             hashes=hashes,
             index_url=reading.index_url,
+            extra_index_urls=tuple(reading.extra_index_urls),
+            extras=tuple(sorted(requirement.extras)),
         )
     )
 
@@ -381,6 +395,7 @@ def _include(
         reading.files,
         reading.environment,
         reading.index_url,
+        reading.extra_index_urls,
         reading.require_hashes,
         reading.skipped,
     )
@@ -395,6 +410,12 @@ def _option_line(words: list[str], origin: str, reading: _Reading) -> None:
         if not value:
             raise UsageError(f"{origin}: {option} needs a URL")
         reading.index_url = value
+        return
+    if option == "--extra-index-url":
+        if not value:
+            raise UsageError(f"{origin}: {option} needs a URL")
+        if value not in reading.extra_index_urls:
+            reading.extra_index_urls.append(value)
         return
     if option in ("-e", "--editable"):
         # `uv export` writes `-e .` for the project itself: not a published release, listed as
@@ -556,10 +577,14 @@ def _read_pylock(
     return releases, skipped
 
 
-def _read_uv_lock(path: Path, data: dict[str, Any]) -> tuple[list[PinnedRelease], list[str]]:
+def _read_uv_lock(
+    path: Path, data: dict[str, Any], environment: dict[str, str]
+) -> tuple[list[PinnedRelease], list[str]]:
+    packages = _table_list(data, "package", path)
+    wanted = _uv_installed(packages, environment, path)
     releases: list[PinnedRelease] = []
     skipped: list[str] = []
-    for i, package in enumerate(_table_list(data, "package", path), start=1):
+    for i, package in enumerate(packages, start=1):
         name = package.get("name")
         origin = f"{path.name}: package[{i}]" + (f" ({name})" if isinstance(name, str) else "")
         if not isinstance(name, str):
@@ -569,6 +594,12 @@ def _read_uv_lock(path: Path, data: dict[str, Any]) -> tuple[list[PinnedRelease]
         if not isinstance(registry, str):
             kinds = ", ".join(sorted(source)) if isinstance(source, dict) else "unknown"
             skipped.append(f"{canonicalize_name(name)} ({origin}): source {kinds}, not an index")
+            continue
+        if wanted is not None and i - 1 not in wanted:
+            skipped.append(
+                f"{canonicalize_name(name)} ({origin}): no dependency of the project reaches it "
+                f"on {_described(environment)} (the lock's markers), so uv would not install it"
+            )
             continue
         version = package.get("version")
         if not isinstance(version, str):
@@ -584,3 +615,88 @@ def _read_uv_lock(path: Path, data: dict[str, Any]) -> tuple[list[PinnedRelease]
             )
         )
     return releases, skipped
+
+
+def _uv_installed(
+    packages: list[dict[str, Any]], environment: dict[str, str], path: Path
+) -> set[int] | None:
+    """The packages ``uv sync`` installs on ``environment``: those a dependency edge whose
+    marker holds reaches from the workspace's own packages (their default ``dev`` group too,
+    and the optional dependencies an edge's extras ask for). None when the lock names no
+    workspace package (nothing to walk from): every package is then taken."""
+    by_name: dict[str, list[int]] = {}
+    for i, package in enumerate(packages):
+        if isinstance(package.get("name"), str):
+            by_name.setdefault(canonicalize_name(package["name"]), []).append(i)
+    roots = [
+        i
+        for i, p in enumerate(packages)
+        if isinstance(p.get("source"), dict) and {"editable", "virtual"} & p["source"].keys()
+    ]
+    if not roots:
+        return None
+    seen: set[tuple[int, str]] = set()
+    todo: list[tuple[int, str]] = [(i, "") for i in roots]
+    while todo:
+        node = todo.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        index, extra = node
+        package = packages[index]
+        if extra:
+            edges = _edges(package.get("optional-dependencies", {}).get(extra, []), path)
+        else:
+            edges = _edges(package.get("dependencies", []), path)
+            if index in roots:
+                edges += _edges(package.get("dev-dependencies", {}).get("dev", []), path)
+        for edge in edges:
+            marker = edge.get("marker")
+            if isinstance(marker, str) and not _holds(marker, environment, path):
+                continue
+            target = _edge_target(edge, by_name, packages, environment, path)
+            if target is None:
+                continue
+            todo.append((target, ""))
+            extras = edge.get("extra", [])
+            todo.extend((target, e) for e in extras if isinstance(e, str))
+    return {index for index, _ in seen}
+
+
+def _edges(value: object, path: Path) -> list[dict[str, Any]]:
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise UsageError(f"{path}: a dependency list is not an array of tables")
+    return list(value)
+
+
+def _holds(marker: str, environment: dict[str, str], path: Path) -> bool:
+    try:
+        return Marker(marker).evaluate(environment)
+    except InvalidMarker as e:
+        raise UsageError(f"{path}: the marker {marker!r} is not valid: {e}") from e
+
+
+def _edge_target(
+    edge: dict[str, Any],
+    by_name: dict[str, list[int]],
+    packages: list[dict[str, Any]],
+    environment: dict[str, str],
+    path: Path,
+) -> int | None:
+    """The package an edge names: by version where the lock holds several of one name (a
+    forked resolution), else the one whose ``resolution-markers`` hold."""
+    name = edge.get("name")
+    candidates = by_name.get(canonicalize_name(name), []) if isinstance(name, str) else []
+    if len(candidates) > 1 and isinstance(edge.get("version"), str):
+        candidates = [i for i in candidates if packages[i].get("version") == edge["version"]]
+    if len(candidates) > 1:
+        candidates = [
+            i
+            for i in candidates
+            if any(
+                _holds(m, environment, path)
+                for m in packages[i].get("resolution-markers", [])
+                if isinstance(m, str)
+            )
+        ] or candidates[:1]
+    return candidates[0] if candidates else None

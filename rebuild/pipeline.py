@@ -10,7 +10,7 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -26,6 +26,7 @@ from rebuild.compare.rules import explain_expected
 from rebuild.errors import BuildError, PlanError, RebuildError, ResolveError, UsageError
 from rebuild.fetch import Cache, default_cache_dir, local_artifact
 from rebuild.index import IndexClient, choose_index_url, wheel_choice_note
+from rebuild.indexes import Resolved, choose_extra_index_urls, resolve_across
 from rebuild.models import (
     Artifact,
     BuildLimits,
@@ -56,12 +57,19 @@ def resolve(
     selector: WheelSelector,
     *,
     index_url: str | None = None,
+    extra_index_urls: Sequence[str] = (),
+    hashes: Collection[str] = (),
     progress: Progress = _quiet,
-) -> Release:
-    """What the index says of ``target``, and the wheel and sdist a rebuild would use."""
+) -> Resolved:
+    """What the indexes say of ``target``, and the wheel and sdist a rebuild would use.
+
+    ``hashes``: a lock's sha256 digests; an index serving a wheel they name is the one used.
+    """
     url = choose_index_url(index_url)
     progress(f"resolving {target} on {url}")
-    return IndexClient(url).resolve(target, selector)
+    return resolve_across(
+        (url, *choose_extra_index_urls(extra_index_urls)), target, selector, hashes=hashes
+    )
 
 
 def latest(name: str, *, index_url: str | None = None) -> Target:
@@ -89,6 +97,7 @@ class CheckOptions:
     """How to run one check; the defaults are what `rebuild check` uses."""
 
     index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()  # pip's --extra-index-url (see rebuild.indexes)
     wheel: Path | None = None  # a wheel file the user holds, checked instead of the index's
     cache_dir: Path | None = None
     keep_workdir: bool = False
@@ -200,16 +209,19 @@ def _wheel_and_upload_time(
 def _resolve_release(
     target: Target,
     selector: WheelSelector,
-    index_url: str | None,
-    wheel: Path | None,
+    options: CheckOptions | ProvenanceOptions,
     progress: Progress,
-) -> tuple[IndexClient, Release]:
-    """The release on the index; with a wheel the user holds, the index's file of that name."""
+) -> Resolved:
+    """The release on the indexes; with a wheel the user holds, the index's file of that name."""
     progress("resolving")
-    index = IndexClient(choose_index_url(index_url))
-    if wheel is not None:
-        selector = WheelSelector(filename=wheel.name)
-    return index, index.resolve(target, selector)
+    if options.wheel is not None:
+        selector = WheelSelector(filename=options.wheel.name)
+    return resolve(
+        target,
+        selector,
+        index_url=options.index_url,
+        extra_index_urls=options.extra_index_urls,
+    )
 
 
 def check(
@@ -241,9 +253,9 @@ def check(
     log_path = results / "build.log"
     provenance_check: ProvenanceCheck | None = None
     try:
-        index, release = _resolve_release(
-            target, selector, options.index_url, options.wheel, progress
-        )
+        resolved = _resolve_release(target, selector, options, progress)
+        index, release = resolved.index, resolved.release
+        notes.extend(resolved.notes)
         if (chosen := wheel_choice_note(release)) is not None:
             notes.append(chosen)
             progress(chosen)
@@ -344,6 +356,7 @@ class ProvenanceOptions:
     """How to run `rebuild provenance`: no build, only the source checks."""
 
     index_url: str | None = None
+    extra_index_urls: tuple[str, ...] = ()
     wheel: Path | None = None
     cache_dir: Path | None = None
     repo: str | None = None
@@ -370,9 +383,9 @@ def provenance(
     release: Release | None = None
     notes: list[str] = []
     try:
-        _index, release = _resolve_release(
-            target, selector, options.index_url, options.wheel, progress
-        )
+        resolved = _resolve_release(target, selector, options, progress)
+        release = resolved.release
+        notes.extend(resolved.notes)
         progress("downloading")
         published, _upload_time = _published_wheel(release, options.wheel, cache, notes)
         git = GitCheck.OFF
@@ -424,12 +437,14 @@ def plan_release(
     Raises RebuildError: there is no report to carry a failure here.
     """
     cache = Cache(options.cache_dir or default_cache_dir())
-    _index, release = _resolve_release(target, selector, options.index_url, options.wheel, progress)
+    resolved = _resolve_release(target, selector, options, progress)
+    release = resolved.release
     progress("downloading")
     published, upload_time = _published_wheel(release, options.wheel, cache, [])
     plan = plan_for(target, published.path, upload_time, options.recipe)
     chosen = wheel_choice_note(release)
-    return plan if chosen is None else replace(plan, notes=(*plan.notes, chosen))
+    notes = (*resolved.notes, *([chosen] if chosen else []))
+    return replace(plan, notes=(*plan.notes, *notes)) if notes else plan
 
 
 def plan_for(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from helpers_index import LocalServer, file_entry, json_reply, local_server, project_page
 
+from rebuild.container import SESSION_LABEL, SESSION_VARIABLE
 from rebuild.models import Report, Target, WheelSelector
 from rebuild.pipeline import CheckOptions, check
 
@@ -35,9 +38,16 @@ def local_index() -> Iterator[tuple[LocalServer, ServeRelease]]:
         yield server, serve
 
 
+# This test session's tag on every container it makes (rebuild.container reads it, and the
+# tool's child processes inherit it): the checks below count this session's containers only,
+# not those of another run sharing the engine.
+SESSION = f"tests-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+os.environ[SESSION_VARIABLE] = SESSION
+
+
 def leftover_containers() -> list[str]:
     listed = subprocess.run(
-        ["docker", "ps", "-a", "-q", "--filter", "label=org.rebuild"],
+        ["docker", "ps", "-a", "-q", "--filter", f"label={SESSION_LABEL}={SESSION}"],
         capture_output=True,
         text=True,
         check=True,

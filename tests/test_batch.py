@@ -19,11 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ServeRelease
+from conftest import SESSION, ServeRelease
 from helpers_index import LocalServer, sha256
 from sdists import BACKEND, PYPROJECT, SDE, build_on_host
 
 from rebuild.batch import BatchOptions, locked_selector, run_batch
+from rebuild.container import SESSION_LABEL
 from rebuild.container import engine as container_engine
 from rebuild.errors import EXIT_NEEDS_REVIEW, FetchError, UsageError
 from rebuild.inputs import InputFormat, PinnedRelease, marker_environment, read_input
@@ -152,6 +153,7 @@ wheels = [{{ url = "https://x.invalid/attrs-23.2.0-py3-none-any.whl", hash = "sh
 name = "myapp"
 version = "0.1.0"
 source = {{ editable = "." }}
+dependencies = [{{ name = "attrs" }}]
 """,
     )
     batch = read_input(lock)
@@ -361,7 +363,7 @@ def test_a_lock_hash_that_matches_no_wheel_fails_without_a_build(
 def containers_of(root: Path) -> list[Any]:
     """rebuild's containers whose mounts are under ``root`` (this test's, not a neighbour's)."""
     found = container_engine().containers.list(
-        all=True, sparse=True, filters={"label": "org.rebuild=1"}
+        all=True, sparse=True, filters={"label": f"{SESSION_LABEL}={SESSION}"}
     )
     return [
         c
@@ -574,3 +576,121 @@ def test_dry_run_prints_each_plan_and_builds_nothing(tmp_path: Path) -> None:
     assert "1 of 2 releases planned; nothing built (--dry-run)" in done.stdout
     assert "skipped pywin32" in done.stderr
     assert not store.exists()
+
+
+def test_index_options_hold_for_every_requirement_and_extras_are_kept(tmp_path: Path) -> None:
+    write(tmp_path / "more.txt", "six==1.16.0\n--extra-index-url https://b.invalid/simple\n")
+    deps = write(
+        tmp_path / "requirements.txt",
+        "attrs==23.2.0\n"
+        "--extra-index-url https://a.invalid/simple\n"
+        "requests[socks,use-chardet]==2.32.3\n"
+        "-r more.txt\n"
+        "--index-url https://private.invalid/simple\n",
+    )
+    batch = read_input(deps)
+    # As pip: options apply to the whole file, wherever written; the last --index-url wins.
+    assert {(r.index_url, r.extra_index_urls) for r in batch.releases} == {
+        ("https://private.invalid/simple", ("https://a.invalid/simple", "https://b.invalid/simple"))
+    }
+    assert [r.extras for r in batch.releases] == [(), ("socks", "use-chardet"), ()]
+
+
+def test_uv_lock_installs_what_its_markers_reach_for_the_target(tmp_path: Path) -> None:
+    # The lock uv writes for a project: a dependency edge carries its marker, a forked
+    # resolution holds two versions of one package, an edge's extra pulls optional deps.
+    lock = write(
+        tmp_path / "uv.lock",
+        """version = 1
+requires-python = ">=3.10"
+resolution-markers = ["python_full_version >= '3.12'", "python_full_version < '3.12'"]
+
+[[package]]
+name = "myapp"
+version = "0.1.0"
+source = { editable = "." }
+dependencies = [
+    { name = "requests", extra = ["socks"] },
+    { name = "colorama", marker = "sys_platform == 'win32'" },
+    { name = "tomli", marker = "python_full_version < '3.11'" },
+    { name = "numpy", version = "1.26.4", marker = "python_full_version < '3.12'" },
+    { name = "numpy", version = "2.1.0", marker = "python_full_version >= '3.12'" },
+]
+
+[package.dev-dependencies]
+dev = [{ name = "iniconfig" }]
+
+[[package]]
+name = "requests"
+version = "2.32.3"
+source = { registry = "https://pypi.org/simple" }
+dependencies = [{ name = "idna" }]
+
+[package.optional-dependencies]
+socks = [{ name = "pysocks" }]
+chardet = [{ name = "chardet" }]
+
+[[package]]
+name = "idna"
+version = "3.7"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "pysocks"
+version = "1.7.1"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "chardet"
+version = "5.2.0"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "colorama"
+version = "0.4.6"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "tomli"
+version = "2.0.1"
+source = { registry = "https://pypi.org/simple" }
+
+[[package]]
+name = "numpy"
+version = "1.26.4"
+source = { registry = "https://pypi.org/simple" }
+resolution-markers = ["python_full_version < '3.12'"]
+
+[[package]]
+name = "numpy"
+version = "2.1.0"
+source = { registry = "https://pypi.org/simple" }
+resolution-markers = ["python_full_version >= '3.12'"]
+
+[[package]]
+name = "iniconfig"
+version = "2.0.0"
+source = { registry = "https://pypi.org/simple" }
+""",
+    )
+    linux_311 = read_input(lock, marker_environment("3.11", "manylinux_2_17_x86_64"))
+    assert [str(r.target) for r in linux_311.releases] == [
+        "requests==2.32.3",
+        "idna==3.7",
+        "pysocks==1.7.1",
+        "numpy==1.26.4",
+        "iniconfig==2.0.0",
+    ]
+    not_installed = sorted(line.split(" ")[0] for line in linux_311.skipped)
+    assert not_installed == ["chardet", "colorama", "myapp", "numpy", "tomli"]
+    assert any(
+        "numpy (uv.lock: package[9] (numpy)): no dependency of the project reaches it" in line
+        for line in linux_311.skipped
+    )
+    windows_310 = read_input(lock, marker_environment("3.10", "win_amd64"))
+    assert {"colorama==0.4.6", "tomli==2.0.1", "numpy==1.26.4"} <= {
+        str(r.target) for r in windows_310.releases
+    }
+    linux_312 = read_input(lock, marker_environment("3.12", "manylinux_2_17_x86_64"))
+    assert "numpy==2.1.0" in {str(r.target) for r in linux_312.releases}
+    assert "numpy==1.26.4" not in {str(r.target) for r in linux_312.releases}

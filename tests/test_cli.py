@@ -269,3 +269,21 @@ def test_quiet_drops_progress_and_color_is_forced_or_refused(tmp_path: Path) -> 
     assert quiet.stdout == plain.stdout  # the report itself is the same
     assert "\x1b[" in run("--color").stdout  # forced, though stdout is a pipe
     assert "\x1b[" not in run("--no-color").stdout
+
+
+def test_output_to_a_pipe_is_not_wrapped_at_80_columns(tmp_path: Path) -> None:
+    # A log or `| grep` must find a member's path whole on one line, whatever its length.
+    member = "demo/" + "/".join(f"level{i}_with_a_long_directory_name" for i in range(4)) + ".py"
+    published = make_wheel(tmp_path / "a" / "demo-1.0-py3-none-any.whl", changes={member: b"1\n"})
+    rebuilt = make_wheel(tmp_path / "b" / "demo-1.0-py3-none-any.whl", changes={member: b"2\n"})
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    done = subprocess.run(
+        [sys.executable, "-m", "rebuild", "compare", str(published), str(rebuilt)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 1, done.stderr
+    assert len(member) > 80
+    assert any(member in line for line in done.stdout.splitlines()), done.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
+import json
 import sqlite3
 import subprocess
 import sys
@@ -16,6 +17,8 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+import helpers_keyring
+import keyring
 import pytest
 import requests
 from helpers_index import (
@@ -100,6 +103,79 @@ def test_sessions_send_the_credentials_to_the_index_host_and_nowhere_else() -> N
             session.get(elsewhere.url("/x"), timeout=5)
         assert index.seen[-1].headers.get("Authorization") == _basic(USER, SECRET)
         assert "Authorization" not in elsewhere.seen[-1].headers
+
+
+def _keyring_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, entries: dict[str, list[str]]
+) -> Path:
+    """The test keyring (tests/helpers_keyring.py) for this process and its children."""
+    path = tmp_path / "keyring.json"
+    path.write_text(json.dumps({"entries": entries}))
+    monkeypatch.setenv("REBUILD_TEST_KEYRING", str(path))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "helpers_keyring.FileKeyring")
+    monkeypatch.setenv("PYTHONPATH", str(Path(__file__).parent))
+    monkeypatch.delenv("PIP_KEYRING_PROVIDER", raising=False)
+    # This process's keyring too, for this test only.
+    monkeypatch.setattr(keyring.core, "_keyring_backend", helpers_keyring.FileKeyring())
+    return path
+
+
+def test_the_keyring_answers_an_index_that_wants_a_password_and_nothing_else(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with local_server() as index, local_server() as public:
+        _guarded(index)
+        for server in (index, public):
+            server.route("/x", Reply(body=b"ok"))
+        ring = _keyring_file(tmp_path, monkeypatch, {index.url("/simple/"): [USER, SECRET]})
+        credentials.register(index.url("/simple/"))
+        credentials.register(public.url("/simple/"))
+        with http_session() as session:
+            first = session.get(index.url("/x"), timeout=5)
+            second = session.get(index.url("/x"), timeout=5)
+            session.get(public.url("/x"), timeout=5)
+        asked = json.loads(ring.read_text())["asked"]
+    assert (first.status_code, second.status_code) == (200, 200)
+    # The first request got a 401 and was sent again with the keyring's password; the second
+    # carried it from the start. The public index, which wants none, was never asked about.
+    assert [s.headers.get("Authorization") for s in index.seen] == [
+        None,
+        _basic(USER, SECRET),
+        _basic(USER, SECRET),
+    ]
+    assert asked == [index.url("/simple/")]
+    assert "Authorization" not in public.seen[-1].headers
+    assert credentials.redact(f"failed: {SECRET}") == "failed: ****"
+
+
+def test_a_user_name_alone_asks_the_keyring_for_that_users_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with local_server() as index:
+        _guarded(index)
+        index.route("/x", Reply(body=b"ok"))
+        _keyring_file(tmp_path, monkeypatch, {index.url("/simple/"): [USER, SECRET]})
+        credentials.register(index.url("/simple/").replace("http://", f"http://{USER}@"))
+        with http_session() as session:
+            answer = session.get(index.url("/x"), timeout=5)
+    assert answer.status_code == 200
+    assert index.seen[-1].headers.get("Authorization") == _basic(USER, SECRET)
+
+
+def test_pip_keyring_provider_disabled_keeps_the_keyring_shut(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with local_server() as index:
+        index.route("/x", Reply(body=b"ok"))
+        _guarded(index)
+        ring = _keyring_file(tmp_path, monkeypatch, {index.url("/simple/"): [USER, SECRET]})
+        monkeypatch.setenv("PIP_KEYRING_PROVIDER", "disabled")
+        credentials.register(index.url("/simple/"))
+        with http_session() as session:
+            answer = session.get(index.url("/x"), timeout=5)
+    assert answer.status_code == 401
+    assert "Authorization" not in index.seen[-1].headers
+    assert "asked" not in json.loads(ring.read_text())
 
 
 # --- PEP 503 pages ------------------------------------------------------------------------------
@@ -240,6 +316,33 @@ def test_resolve_on_a_private_index_shows_no_password(
     _nothing_shows_the_secret(
         done.stdout, done.stderr, missing.stdout, missing.stderr, report.read_bytes()
     )
+
+
+@pytest.mark.network
+def test_resolve_takes_the_password_from_the_keyring_and_shows_it_nowhere(
+    six_files: dict[str, bytes], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with local_server() as server:
+        _guarded(server)
+        server.route("/simple/six/", _html_page(server, six_files))
+        _keyring_file(tmp_path, monkeypatch, {server.url("/simple/"): [USER, SECRET]})
+        done = subprocess.run(
+            [
+                *REBUILD,
+                "resolve",
+                "six==1.16.0",
+                "--index-url",
+                server.url("/simple/"),
+                "--json",
+                "-",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "six-1.16.0-py2.py3-none-any.whl" in done.stdout
+    _nothing_shows_the_secret(done.stdout, done.stderr)
 
 
 def test_an_unreachable_index_is_an_outage_not_a_missing_release(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -61,9 +62,10 @@ def render(report: Report) -> str:
     return redact(json.dumps(to_document(report), indent=2, ensure_ascii=True)) + "\n"
 
 
-def write_release(release: Release, path: Path) -> None:
-    """What `rebuild resolve` found, as JSON (the same shape as a report's ``release``)."""
-    document = {"schema_version": SCHEMA_VERSION, "release": _plain(release)}
+def write_release(release: Release, path: Path, *, notes: Sequence[str] = ()) -> None:
+    """What `rebuild resolve` found, as JSON (the same shape as a report's ``release``), with
+    what the other indexes said of it."""
+    document = {"schema_version": SCHEMA_VERSION, "release": _plain(release), "notes": list(notes)}
     write_atomically(path, redact(json.dumps(document, indent=2, ensure_ascii=True)) + "\n")
 
 
