@@ -17,7 +17,7 @@ import shutil
 import subprocess
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,25 +77,39 @@ class BuildInputs:
     build_requires: tuple[str, ...]  # as the sdist declares them
     backend: str
     extra: Path | None = None  # a recipe's extra inputs, mounted at EXTRA_MOUNT
+    wanted: tuple[str, ...] = ()  # what was resolved: the sdist's, the pins', the backend's
+    backend_path: tuple[str, ...] = ()  # an in-tree backend's directories (PEP 517)
+    # What the backend asked for at build time (get_requires_for_build_wheel), when asked.
+    dynamic: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 def read_build_system(source: Path) -> tuple[tuple[str, ...], str]:
     """The sdist's declared build requirements and backend (PEP 517/518, with pip's fallback)."""
+    requires, backend, _ = read_build_system_table(source)
+    return requires, backend
+
+
+def read_build_system_table(source: Path) -> tuple[tuple[str, ...], str, tuple[str, ...]]:
+    """The sdist's build requirements, backend and ``backend-path`` (an in-tree backend)."""
     pyproject = source / "pyproject.toml"
     if not pyproject.is_file():
-        return LEGACY_REQUIRES, "setuptools.build_meta:__legacy__"
+        return LEGACY_REQUIRES, "setuptools.build_meta:__legacy__", ()
     try:
         data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ArchiveError(f"the sdist's pyproject.toml is not valid TOML: {e}") from e
     system = data.get("build-system")
     if not isinstance(system, dict) or "requires" not in system:
-        return LEGACY_REQUIRES, "setuptools.build_meta:__legacy__"
+        return LEGACY_REQUIRES, "setuptools.build_meta:__legacy__", ()
     requires = system.get("requires")
     if not isinstance(requires, list) or not all(isinstance(r, str) for r in requires):
         raise ArchiveError("the sdist's [build-system] requires is not a list of strings")
     backend = system.get("build-backend", "setuptools.build_meta:__legacy__")
-    return tuple(requires), str(backend)
+    backend_path = system.get("backend-path", [])
+    if not isinstance(backend_path, list) or not all(isinstance(d, str) for d in backend_path):
+        raise ArchiveError("the sdist's [build-system] backend-path is not a list of strings")
+    return tuple(requires), str(backend), tuple(backend_path)
 
 
 def requirements_to_resolve(build_requires: tuple[str, ...], backend: str, plan: Plan) -> list[str]:
@@ -183,9 +197,11 @@ def resolve_requirements(
     env["UV_INDEX_URL"] = with_credentials(index_url)
     completed = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     if completed.returncode != 0:
+        why = uv_reason(completed.stderr)
         raise ResolveError(
             "the build requirements cannot be resolved as of "
-            f"{plan.exclude_newer or 'today'}: {', '.join(wanted)}",
+            f"{plan.exclude_newer or 'today'}: {', '.join(wanted)}"
+            + (f": {redact(why)}" if why else ""),
             hint=redact(completed.stderr.strip()[-2000:]) or None,
         )
     pins = pins_from_lock(lock, plan)
@@ -195,6 +211,30 @@ def resolve_requirements(
         shutil.copyfile(lock, partial)
         partial.replace(kept)  # atomic: a concurrent check never reads half a lock
     return pins
+
+
+def uv_reason(stderr: str) -> str | None:
+    """The sentence in which uv says why no resolution exists ("Because you require X and Y,
+    ..."), on one line; None when uv gave none. uv writes it after ``cause:`` when its output
+    is not a terminal, after ``╰─▶`` when it is."""
+    lines = [line.strip() for line in stderr.splitlines()]
+    causes = []
+    for i, line in enumerate(lines):
+        marker = next((m for m in ("╰─▶", "cause:") if line.startswith(m)), None)
+        if marker is None:
+            continue
+        text = [line.removeprefix(marker).strip()]
+        for following in lines[i + 1 :]:
+            if not following or following.startswith(_UV_LINE_STARTS):
+                break
+            text.append(following)
+        causes.append(" ".join(text)[:1000])
+    return next((c for c in reversed(causes) if c.startswith("Because")), None) or (
+        causes[-1] if causes else None
+    )
+
+
+_UV_LINE_STARTS = ("cause:", "hint:", "help:", "╰─▶", "×", "error:", "warning:")
 
 
 def pins_from_lock(lock: Path, plan: Plan) -> tuple[PinnedRequirement, ...]:
@@ -284,18 +324,34 @@ def prepare_inputs(
     log(f"extracting {sdist.path.name}")
     source = extract_sdist(sdist.path, workdir / "source")
     make_readable(workdir)
-    build_requires, backend = read_build_system(source)
+    build_requires, backend, backend_path = read_build_system_table(source)
     wanted = requirements_to_resolve(build_requires, backend, plan)
-    log(f"resolving build requirements: {', '.join(wanted)}")
-    pins = resolve_requirements(
-        wanted, plan, index_url=index_url, workdir=workdir, locks=cache.root / "locks"
-    )
-    cached = sum(1 for pin in pins if cache.has(pin.wheel))
-    log(f"downloading {len(pins)} build requirements ({cached} in the download cache)")
-    deps = workdir / "deps"
-    fetch_requirements(pins, cache=cache, deps=deps)
-    constraints = workdir / "constraints.txt"
-    constraints.write_text("".join(f"{p.pin}\n" for p in pins), encoding="utf-8")
+    notes: list[str] = []
+    try:
+        pins = lay_out_requirements(
+            wanted, plan, workdir=workdir, index_url=index_url, cache=cache, log=log
+        )
+    except ResolveError as e:
+        # The Generator's pin (the publisher's backend version) against the sdist's own
+        # requirements as of the upload: when the two cannot both hold, the sdist's win and
+        # the report says the backend version was the time-warp's, not the publisher's.
+        unpinned = [w for w in wanted if w not in plan.backend_pins]
+        if not plan.backend_pins or plan.recipe is not None or len(unpinned) == len(wanted):
+            raise
+        log(f"no resolution with {', '.join(plan.backend_pins)}: trying without it")
+        pins = lay_out_requirements(
+            unpinned, plan, workdir=workdir, index_url=index_url, cache=cache, log=log
+        )
+        wanted = unpinned
+        chosen = ", ".join(
+            p.pin for p in pins if canonicalize_name(p.name) in _names(plan.backend_pins)
+        )
+        notes.append(
+            f"{', '.join(plan.backend_pins)} (the WHEEL Generator's) has no resolution with the "
+            f"sdist's build requirements as of {plan.exclude_newer or 'today'} ({e.message}): "
+            f"resolved without it, so the backend is {chosen or 'what the time-warp gives'}, "
+            "not necessarily the publisher's"
+        )
     extra = None
     if plan.extra_inputs:
         log(f"downloading {len(plan.extra_inputs)} extra inputs the recipe names")
@@ -308,13 +364,40 @@ def prepare_inputs(
             link_into(cache.fetch(wanted_file), extra / item.filename)
     return BuildInputs(
         source=source,
-        deps=deps,
-        constraints=constraints,
+        deps=workdir / "deps",
+        constraints=workdir / "constraints.txt",
         requirements=tuple(p.pin for p in pins),
         build_requires=build_requires,
         backend=backend,
         extra=extra,
+        wanted=tuple(wanted),
+        backend_path=backend_path,
+        notes=tuple(notes),
     )
+
+
+def _names(pins: Sequence[str]) -> set[str]:
+    return {canonicalize_name(pin.partition("==")[0]) for pin in pins}
+
+
+def lay_out_requirements(
+    wanted: Sequence[str], plan: Plan, *, workdir: Path, index_url: str, cache: Cache, log: Log
+) -> tuple[PinnedRequirement, ...]:
+    """Resolve ``wanted`` as of the plan's instant, put one wheel of each pin in workdir/deps
+    and the pins in workdir/constraints.txt (both replaced if there); returns the pins."""
+    log(f"resolving build requirements: {', '.join(wanted)}")
+    pins = resolve_requirements(
+        list(wanted), plan, index_url=index_url, workdir=workdir, locks=cache.root / "locks"
+    )
+    cached = sum(1 for pin in pins if cache.has(pin.wheel))
+    log(f"downloading {len(pins)} build requirements ({cached} in the download cache)")
+    deps = workdir / "deps"
+    if deps.exists():
+        shutil.rmtree(deps)
+    fetch_requirements(pins, cache=cache, deps=deps)
+    constraints = workdir / "constraints.txt"
+    constraints.write_text("".join(f"{p.pin}\n" for p in pins), encoding="utf-8")
+    return pins
 
 
 def build_script(plan: Plan, source_name: str) -> str:
@@ -442,27 +525,8 @@ def run_build(
     out.chmod(0o777)
     script = workdir / "build.sh"
     script.write_text(build_script(plan, inputs.source.name), encoding="utf-8")
-    env = container_environment(plan)
-    command = ("/bin/sh", SCRIPT_MOUNT)
-    spec = SandboxSpec(
-        image=image.tag,
-        command=command,
-        env=env,
-        workdir=SCRATCH,
-        read_only_mounts={
-            str(inputs.source): SOURCE_MOUNT,
-            str(inputs.deps): DEPS_MOUNT,
-            str(script): SCRIPT_MOUNT,
-            str(inputs.constraints): "/inputs/constraints.txt",
-            uv.find_uv_bin(): UV_MOUNT,
-            **({str(inputs.extra): EXTRA_MOUNT} if inputs.extra is not None else {}),
-        },
-        output_mount=(str(out), OUT_MOUNT),
-        writable_dirs=(plan.source_dir,) if plan.source_dir else (),
-        memory=limits.memory,
-        pids_limit=limits.pids,
-        timeout_s=limits.timeout_s,
-    )
+    spec = sandbox_spec(plan, inputs, image, script=script, out=out, limits=limits)
+    env, command = spec.env, spec.command
     started = time.monotonic()
     result = run_sandboxed(spec, on_log=on_log, keep=keep_container)
     duration = time.monotonic() - started
@@ -494,6 +558,40 @@ def run_build(
         duration_s=round(duration, 3),
         log_path=log_path,
         repair=repair_outcome(plan, out),
+    )
+
+
+def sandbox_spec(
+    plan: Plan,
+    inputs: BuildInputs,
+    image: ImageInfo,
+    *,
+    script: Path,
+    out: Path,
+    limits: BuildLimits,
+    mounts: Mapping[str, str] | None = None,
+) -> SandboxSpec:
+    """The sandbox a build step runs in: the inputs mounted read-only, ``out`` writable, no
+    network; ``script`` is run by /bin/sh. ``mounts``: more read-only files (host -> container)."""
+    return SandboxSpec(
+        image=image.tag,
+        command=("/bin/sh", SCRIPT_MOUNT),
+        env=container_environment(plan),
+        workdir=SCRATCH,
+        read_only_mounts={
+            str(inputs.source): SOURCE_MOUNT,
+            str(inputs.deps): DEPS_MOUNT,
+            str(script): SCRIPT_MOUNT,
+            str(inputs.constraints): "/inputs/constraints.txt",
+            uv.find_uv_bin(): UV_MOUNT,
+            **({str(inputs.extra): EXTRA_MOUNT} if inputs.extra is not None else {}),
+            **(mounts or {}),
+        },
+        output_mount=(str(out), OUT_MOUNT),
+        writable_dirs=(plan.source_dir,) if plan.source_dir else (),
+        memory=limits.memory,
+        pids_limit=limits.pids,
+        timeout_s=limits.timeout_s,
     )
 
 

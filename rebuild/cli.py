@@ -970,20 +970,29 @@ def recipe_show(
     python: PythonOption = None,
     platform: PlatformOption = None,
     index_url: IndexOption = None,
+    extra_index_urls: ExtraIndexOption = None,
     cache_dir: CacheOption = None,
     recipe: Annotated[
         Path | None,
         typer.Option("--recipe", help="This recipe file instead of recipes/<project>.toml."),
     ] = None,
+    json_path: JsonOption = None,
 ) -> None:
     """Print the effective recipe for NAME==VERSION (recipe file or inferred), with origins."""
-    options = pipeline.CheckOptions(index_url=index_url, cache_dir=cache_dir, recipe=recipe)
+    options = pipeline.CheckOptions(
+        index_url=index_url,
+        extra_index_urls=tuple(extra_index_urls or ()),
+        cache_dir=cache_dir,
+        recipe=recipe,
+    )
     plan = pipeline.plan_release(
         Target.parse(spec),
         WheelSelector(python=python, platform=platform),
         options,
         progress=_progress,
     )
+    if json_path is not None:
+        json_report.write_plan(plan, json_path)
     wants = f" (recipe wants {plan.image_reference})" if plan.image_reference else ""
     inputs = ", ".join(f"{i.filename} ({i.sha256[:12]})" for i in plan.extra_inputs)
     rows: list[tuple[str, str]] = [

@@ -239,6 +239,7 @@ def check(
     """
     # The container stack (the docker SDK) loads only when a build is asked for: `resolve` and
     # `compare` start without it.
+    from rebuild.backend_requires import ask_backend
     from rebuild.build import check_image_python, prepare_inputs, run_build
     from rebuild.images import ensure_image
     from rebuild.sources.generated import regenerate_cython
@@ -284,6 +285,17 @@ def check(
             )
             image = ensure_image(plan.image, progress=progress).info()
             check_image_python(plan, image)
+            inputs = ask_backend(
+                plan,
+                inputs,
+                image,
+                workdir=workdir,
+                index_url=index.index_url,
+                cache=cache,
+                limits=options.limits,
+                log=progress,
+            )
+            notes.extend(inputs.notes)
             if provenance_check is not None:
                 # C that only the sdist has is regenerated from its .pyx by the pinned Cython.
                 provenance_check = regenerate_cython(

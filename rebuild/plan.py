@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import assert_never
 
 from packaging.tags import Tag
-from packaging.utils import InvalidWheelFilename, parse_wheel_filename
+from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
 from rebuild import toolchain
 from rebuild.archive import ZIP_READ_ERRORS
@@ -137,6 +137,16 @@ def backend_from_generator(generator: str | None) -> tuple[str | None, tuple[str
         pins = (f"{rule.pin}=={version}",) if rule.pin and version else ()
         return rule.backend, pins
     return None, ()
+
+
+def _without_itself(pins: tuple[str, ...], wheel: Path) -> tuple[tuple[str, ...], str | None]:
+    """The backend pins without the one naming the wheel's own project, and that one."""
+    try:
+        project = parse_wheel_filename(wheel.name)[0]
+    except InvalidWheelFilename:
+        return pins, None
+    own = [p for p in pins if canonicalize_name(p.partition("==")[0]) == project]
+    return tuple(p for p in pins if p not in own), own[0] if own else None
 
 
 def source_date_epoch(timestamps: Counter[tuple[int, int, int, int, int, int]]) -> int | None:
@@ -433,6 +443,15 @@ def _infer(
         notes.append("the WHEEL file names no Generator: the backend version is time-warped only")
     elif backend is None:
         notes.append(f"unknown Generator {evidence.generator!r}: backend version not pinned")
+    pins, own = _without_itself(pins, wheel)
+    if own:
+        # A backend that builds itself (hatchling, flit-core, setuptools, wheel): the release is
+        # not on the index before its own upload, and needs not be: its sdist holds the backend.
+        notes.append(
+            f"the WHEEL Generator names {own}, the release itself: it is built by the backend "
+            "in its own sdist (backend-path), as upstream's build was"
+        )
+        origins[1] = ("backend", f"{origins[1][1]}: the release itself, its in-tree backend")
     if pins:
         origins.append(("backend_pins", f"version in WHEEL Generator: {evidence.generator}"))
     if upload_time is not None:

@@ -2,7 +2,8 @@
 
 The backend needs no build requirement (so no index beyond a local one), and does one of:
 ``ok`` (writes a deterministic wheel), ``network`` (tries to reach the package index, then
-fails), ``fail`` (exits with an error), ``hang`` (never returns). The same backend, run on the
+fails), ``fail`` (exits with an error), ``hang`` (never returns), ``asks`` (names six in
+``get_requires_for_build_wheel`` and cannot build without it). The same backend, run on the
 host, makes the "published" wheel that a container rebuild must reproduce.
 """
 
@@ -32,7 +33,8 @@ NAME, VERSION = "demo", "1.0"
 
 
 def get_requires_for_build_wheel(config_settings=None):
-    return []
+    # "asks": a requirement only this hook names, as in-tree backends (hatchling's) do.
+    return ["six==1.16.0"] if MODE == "asks" else []
 
 
 def _digest(data):
@@ -49,6 +51,8 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
             raise SystemExit("this build downloads its data at build time")
     if MODE == "fail":
         raise SystemExit("the build failed on purpose")
+    if MODE == "asks":
+        import six  # installed only if the frontend asked the hook and installed its answer
     if MODE == "hang":
         print("hanging", flush=True)
         while True:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ServeRelease, leftover_containers
-from helpers_index import LocalServer
+from helpers_index import LocalServer, from_the_real_index
 from sdists import SDE, build_published_wheel, make_sdist
 
 from rebuild.models import (
@@ -142,6 +142,24 @@ def test_a_hanging_build_is_stopped_at_the_timeout(
     assert report.verdict is Verdict.FAILED
     assert report.failure is not None
     assert "did not finish within 8 s" in report.failure.message
+
+
+@pytest.mark.network
+def test_what_the_backend_asks_for_at_build_time_is_resolved_and_given(
+    tmp_path: Path, local_index: tuple[LocalServer, ServeRelease]
+) -> None:
+    # The sdist's backend names six only in get_requires_for_build_wheel, and imports it to
+    # build: a frontend that never asks the hook fails offline ("six was not found").
+    server, serve = local_index
+    server.fallback = from_the_real_index  # six comes from the real index, as of the upload
+    url = demo_release(tmp_path, serve, "asks")
+    report = run_check(DEMO, tmp_path / "cache", url)
+    assert report.verdict is Verdict.REPRODUCIBLE, report.failure
+    assert report.build is not None and "six==1.16.0" in report.build.requirements
+    assert any(
+        n.startswith("the backend asked for six==1.16.0 at build time (an in-tree backend")
+        for n in report.notes
+    ), report.notes
 
 
 def test_a_release_without_sdist_is_failed_at_resolve(

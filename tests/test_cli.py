@@ -287,3 +287,17 @@ def test_output_to_a_pipe_is_not_wrapped_at_80_columns(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr
     assert len(member) > 80
     assert any(member in line for line in done.stdout.splitlines()), done.stdout
+
+
+@pytest.mark.network
+def test_recipe_show_writes_the_plan_and_its_origins_as_json(tmp_path: Path) -> None:
+    path = tmp_path / "plan.json"
+    result = run("recipe", "show", "six==1.16.0", "--json", path)
+    assert result.returncode == 0, result.stderr
+    plan = json.loads(path.read_text())["plan"]
+    # The values a reviewer sees in the table, as data, each with where it came from.
+    assert (plan["backend"], plan["backend_pins"]) == ("setuptools", ["wheel==0.36.2"])
+    assert plan["python"] in result.stdout and "wheel==0.36.2" in result.stdout
+    origins = dict(plan["origins"])
+    assert origins["backend_pins"] == "version in WHEEL Generator: bdist_wheel (0.36.2)"
+    assert origins["exclude_newer"] == "the published wheel's upload time on the index"

@@ -96,6 +96,35 @@ def test_plan_replays_the_publishers_habits(tmp_path: Path) -> None:
     assert dict(plan.origins)["backend"] == "WHEEL Generator: bdist_wheel (0.43.0)"
 
 
+@pytest.mark.parametrize(
+    ("wheel", "generator"),
+    [
+        ("hatchling-1.25.0-py3-none-any.whl", "hatchling 1.25.0"),
+        ("flit_core-3.9.0-py3-none-any.whl", "flit 3.9.0"),
+        ("setuptools-75.1.0-py3-none-any.whl", "setuptools (75.1.0)"),
+        ("wheel-0.43.0-py3-none-any.whl", "bdist_wheel (0.43.0)"),
+    ],
+)
+def test_a_backend_that_built_itself_is_not_pinned_to_itself(
+    tmp_path: Path, wheel: str, generator: str
+) -> None:
+    # The pin would be the release itself: not on the index before its own upload, and not
+    # needed, since its sdist holds the backend (backend-path).
+    made = make_wheel(tmp_path / wheel, changes={f"{DIST_INFO}/WHEEL": _wheel_file(generator)})
+    plan = plan_build(made, upload_time=None, images=IMAGES)
+    assert plan.backend_pins == ()
+    assert any(
+        "the release itself: it is built by the backend in its own sdist" in n for n in plan.notes
+    )
+    assert dict(plan.origins)["backend"].endswith("the release itself, its in-tree backend")
+
+
+def _wheel_file(generator: str) -> bytes:
+    return (
+        f"Wheel-Version: 1.0\nGenerator: {generator}\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+    ).encode()
+
+
 def test_varied_timestamps_mean_no_source_date_epoch_and_a_note(tmp_path: Path) -> None:
     stamps = {name: (2024, 1, 1, 0, 0, 2 * i) for i, name in enumerate(BASE)}
     wheel = make_wheel(tmp_path / "demo-1.0-py3-none-any.whl", timestamp=stamps)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rebuild.credentials import redact
-from rebuild.models import Release, Report
+from rebuild.models import Plan, Release, Report
 from rebuild.report import write_atomically
 
 # 2: a divergence's `explanation`, `partly_explained` and `rules` became `outcome` and
@@ -66,6 +66,13 @@ def write_release(release: Release, path: Path, *, notes: Sequence[str] = ()) ->
     """What `rebuild resolve` found, as JSON (the same shape as a report's ``release``), with
     what the other indexes said of it."""
     document = {"schema_version": SCHEMA_VERSION, "release": _plain(release), "notes": list(notes)}
+    write_atomically(path, redact(json.dumps(document, indent=2, ensure_ascii=True)) + "\n")
+
+
+def write_plan(plan: Plan, path: Path) -> None:
+    """`rebuild recipe show --json`: the effective recipe (the same shape as a report's
+    ``plan``), with where each value came from (``origins``)."""
+    document = {"schema_version": SCHEMA_VERSION, "plan": _plain(plan)}
     write_atomically(path, redact(json.dumps(document, indent=2, ensure_ascii=True)) + "\n")
 
 

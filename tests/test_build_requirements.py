@@ -1,0 +1,115 @@
+"""Build requirements resolved on the host as of the upload time: when the publisher's backend
+pin (the WHEEL Generator's) and the sdist's own requirements cannot both hold, the error says
+which requirement has no candidate and why, and the plan falls back to the sdist's, saying so.
+
+Resolved by uv against the real index (network).
+"""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from rebuild.build import prepare_inputs, uv_reason
+from rebuild.errors import ResolveError
+from rebuild.fetch import Cache, local_artifact
+from rebuild.index import DEFAULT_INDEX_URL
+from rebuild.models import Plan
+
+pytestmark = pytest.mark.network
+UPLOADED = datetime(2024, 6, 22, 17, 26, 59, tzinfo=UTC)  # hatchling 1.25.0's upload
+
+
+def _sdist(path: Path, requires: str) -> Path:
+    with tarfile.open(path, "w:gz") as tar:
+        for name, text in {
+            "PKG-INFO": "Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n",
+            "pyproject.toml": (
+                f"[build-system]\nrequires = [{requires}]\nbuild-backend = 'hatchling.build'\n"
+            ),
+        }.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"demo-1.0/{name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def _plan(pins: tuple[str, ...]) -> Plan:
+    return Plan(
+        image="bookworm-py311",
+        python="3.11",
+        wheel_tags=("py3-none-any",),
+        pure=True,
+        generator="hatchling 1.25.0",
+        backend="hatchling",
+        backend_pins=pins,
+        exclude_newer=UPLOADED,
+        source_date_epoch=None,
+        umask=None,
+    )
+
+
+def test_a_generator_pin_the_sdist_rules_out_is_dropped_and_said(tmp_path: Path) -> None:
+    sdist = local_artifact(_sdist(tmp_path / "demo-1.0.tar.gz", "'hatchling<1.0'"))
+    seen: list[str] = []
+    inputs = prepare_inputs(
+        _plan(("hatchling==1.25.0",)),
+        sdist,
+        workdir=tmp_path / "work",
+        index_url=DEFAULT_INDEX_URL,
+        cache=Cache(tmp_path / "cache"),
+        log=seen.append,
+    )
+    (pin,) = [p for p in inputs.requirements if p.startswith("hatchling==")]
+    assert pin.startswith("hatchling==0.")
+    (note,) = inputs.notes
+    assert note.startswith("hatchling==1.25.0 (the WHEEL Generator's) has no resolution")
+    assert "hatchling<1.0" in note and f"so the backend is {pin}" in note
+    assert "no resolution with hatchling==1.25.0: trying without it" in seen
+
+
+def test_no_resolution_at_all_names_the_requirement_and_why(tmp_path: Path) -> None:
+    sdist = local_artifact(
+        _sdist(tmp_path / "demo-1.0.tar.gz", "'hatchling', 'no-such-project-rebuild-test>=1'")
+    )
+    with pytest.raises(ResolveError) as caught:
+        prepare_inputs(
+            _plan(()),
+            sdist,
+            workdir=tmp_path / "work",
+            index_url=DEFAULT_INDEX_URL,
+            cache=Cache(tmp_path / "cache"),
+            log=lambda _: None,
+        )
+    message = caught.value.message
+    assert message.startswith("the build requirements cannot be resolved as of 2024-06-22")
+    assert "no-such-project-rebuild-test" in message.split(": ", 2)[-1]
+    assert "Because" in message
+
+
+def test_uv_s_reason_is_read_in_both_of_its_layouts() -> None:
+    plain = (
+        "error: No solution found when resolving dependencies\n"
+        "  cause: Because you require hatchling==1.25.0 and hatchling<1.0, we can conclude\n"
+        "         that your requirements are unsatisfiable.\n"
+    )
+    fancy = (
+        "  × No solution found when resolving dependencies:\n"
+        "  ╰─▶ Because there are no versions of foo and you require foo, we can conclude\n"
+        "      that your requirements are unsatisfiable.\n\n"
+        "      hint: a hint\n"
+    )
+    assert uv_reason(plain) == (
+        "Because you require hatchling==1.25.0 and hatchling<1.0, we can conclude that your "
+        "requirements are unsatisfiable."
+    )
+    assert uv_reason(fancy) == (
+        "Because there are no versions of foo and you require foo, we can conclude that your "
+        "requirements are unsatisfiable."
+    )
+    assert uv_reason("error: something else entirely") is None
