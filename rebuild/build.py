@@ -77,6 +77,7 @@ class BuildInputs:
     build_requires: tuple[str, ...]  # as the sdist declares them
     backend: str
     extra: Path | None = None  # a recipe's extra inputs, mounted at EXTRA_MOUNT
+    requirement_digests: tuple[tuple[str, str], ...] = ()  # (pin, sha256 of its wheel)
 
 
 def read_build_system(source: Path) -> tuple[tuple[str, ...], str]:
@@ -314,6 +315,7 @@ def prepare_inputs(
         build_requires=build_requires,
         backend=backend,
         extra=extra,
+        requirement_digests=tuple((p.pin, p.wheel.sha256) for p in pins),
     )
 
 
@@ -494,6 +496,7 @@ def run_build(
         duration_s=round(duration, 3),
         log_path=log_path,
         repair=repair_outcome(plan, out),
+        requirement_digests=inputs.requirement_digests,
     )
 
 

@@ -28,6 +28,7 @@ from rebuild.report.terminal import print_release, print_report, safe
 if TYPE_CHECKING:
     from rich.status import Status
 
+    from rebuild.attest.keys import Ed25519Signer
     from rebuild.images import ImageRef
     from rebuild.inputs import BatchInput
 
@@ -293,6 +294,16 @@ def check(
             show_default=False,
         ),
     ] = None,
+    attest: Annotated[
+        Path | None,
+        typer.Option(
+            "--attest",
+            help="Also write in-toto attestations of the check (SLSA provenance of the rebuild "
+            "and its verdict, DSSE envelopes, one a line) to this path.",
+            show_default=False,
+        ),
+    ] = None,
+    sign_key: SignKeyOption = None,
 ) -> None:
     """Rebuild NAME==VERSION from its sdist in a hermetic container and compare.
 
@@ -313,6 +324,7 @@ def check(
         ref=ref,
         recipe=recipe,
     )
+    signer = _signer(sign_key, attest)
     target = _target_or_latest(spec, index_url)
     with chatter.status("starting") as status:
         heartbeat = _Heartbeat(status, verbose=verbose)
@@ -327,8 +339,89 @@ def check(
         json_report.write(report, json_path)
     if cyclonedx is not None:
         _write_sbom(report, wheel, cache_dir, cyclonedx)
+    if attest is not None:
+        from rebuild.attest import bundle
+
+        bundle.write(report, attest, signer)
+        chatter.print(
+            f"[dim]· attestations written to {safe(str(attest))}"
+            f"{' (unsigned)' if signer is None else ''}[/]"
+        )
     print_report(report, out)
     raise typer.Exit(report.exit_code)
+
+
+SignKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--sign-key",
+        help="Sign the attestations with this ed25519 private key (from `rebuild attest keygen`).",
+        show_default=False,
+    ),
+]
+
+
+def _signer(sign_key: Path | None, attest: Path | None) -> Ed25519Signer | None:
+    """The signer of --sign-key, loaded before any build: a bad key fails in a second."""
+    if sign_key is None:
+        return None
+    if attest is None:
+        raise UsageError("--sign-key signs attestations: say where to write them with --attest")
+    from rebuild.attest.keys import Ed25519Signer, load_private
+
+    return Ed25519Signer(load_private(sign_key))
+
+
+attest_app = typer.Typer(
+    help="Attestations: make a signing key, verify a signed attestation.",
+    no_args_is_help=True,
+)
+app.add_typer(attest_app, name="attest")
+
+
+@attest_app.command("keygen")
+def attest_keygen(
+    out_dir: Annotated[
+        Path,
+        typer.Option("--out", help="Directory to write the key pair into.", show_default=False),
+    ] = Path(),
+) -> None:
+    """Write a new ed25519 key pair (rebuild-attest.key, mode 0600, and rebuild-attest.pub)."""
+    from rebuild.attest.keys import generate
+
+    pair = generate(out_dir)
+    out.print(f"private key {safe(str(pair.private))} (keep it secret)")
+    out.print(f"public key  {safe(str(pair.public))}")
+    out.print(f"key id      {pair.keyid}")
+
+
+@attest_app.command("verify")
+def attest_verify(
+    file: Annotated[Path, typer.Argument(help="The attestation file `check --attest` wrote.")],
+    key: Annotated[Path, typer.Option("--key", help="The signer's public key (PEM).")],
+    wheel: Annotated[
+        Path | None,
+        typer.Option("--wheel", help="Also check that the attestation is about this wheel file."),
+    ] = None,
+) -> None:
+    """Check the signature of every statement, and that their subject is the wheel given.
+
+    Exit 0 when it verifies, 13 when it does not.
+    """
+    from rebuild.attest import bundle
+    from rebuild.attest.keys import load_public
+
+    verified = bundle.verify(bundle.read(file), load_public(key), wheel)
+    out.print(
+        f"[green]verified[/]: {len(verified.predicate_types)} statement(s) about "
+        f"{safe(verified.subject)} (sha256 {verified.sha256}), signed by {verified.keyid}"
+    )
+    for kind in verified.predicate_types:
+        out.print(f"  {safe(kind)}")
+    if verified.verdict is not None:
+        out.print(f"verdict: {safe(verified.verdict)}")
+    if wheel is None:
+        out.print("[yellow]no --wheel given[/]: the subject was not compared with a file")
 
 
 image_app = typer.Typer(

@@ -534,6 +534,8 @@ class BuildResult:
     duration_s: float
     log_path: Path
     repair: RepairOutcome | None = None  # None: no auditwheel repair was planned
+    # (name==version, sha256 of the wheel installed) per build requirement: for attestations.
+    requirement_digests: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
