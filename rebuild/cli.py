@@ -424,6 +424,30 @@ def attest_verify(
         out.print("[yellow]no --wheel given[/]: the subject was not compared with a file")
 
 
+@attest_app.command("provenance")
+def attest_provenance(
+    file: Annotated[Path, typer.Argument(help="A PEP 740 provenance document (the index's JSON).")],
+    dist: Annotated[Path, typer.Option("--dist", help="The file it is the provenance of.")],
+) -> None:
+    """Verify a PEP 740 provenance offline against the Trusted Publisher it names.
+
+    Exit 0 when it verifies (and print the repository, workflow and commit), 13 when not.
+    """
+    from rebuild.attest.bundle import read
+    from rebuild.attest.pep740 import require_verified
+    from rebuild.fetch import sha256_file
+
+    try:
+        digest = sha256_file(dist)
+    except OSError as e:
+        raise UsageError(f"cannot read {dist}: {e.strerror}") from e
+    checked = require_verified(read(file).encode(), dist.name, digest, str(file))
+    out.print(f"[green]verified[/]: {safe(checked.reason)}")
+    out.print(f"repository {safe(checked.repository or '?')}")
+    out.print(f"workflow   {safe(checked.workflow or '?')}")
+    out.print(f"commit     {safe(checked.commit or '?')} {safe(checked.ref or '')}")
+
+
 image_app = typer.Typer(
     help="Build images: the pinned containers rebuilds run in (defined under containers/).",
     no_args_is_help=True,

@@ -218,6 +218,20 @@ def verdict_predicate(report: Report) -> dict[str, Any]:
         },
         "divergences": [_divergence(d) for d in comparison.divergences] if comparison else [],
         "sourceFindings": [_divergence(d) for d in source],
+        "pep740": [
+            {
+                "verified": a.verified,
+                "file": a.file,
+                "url": a.url,
+                "reason": a.reason,
+                "publisher": a.publisher,
+                "repository": a.repository,
+                "workflow": a.workflow,
+                "commit": a.commit,
+                "ref": a.ref,
+            }
+            for a in (report.provenance.attestations if report.provenance else ())
+        ],
         "failure": {
             "stage": report.failure.stage,
             "message": report.failure.message,
