@@ -114,6 +114,16 @@ JsonOption = Annotated[
 ]
 
 
+SignKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--sign-key",
+        help="Sign the attestations with this ed25519 private key (from `rebuild attest keygen`).",
+        show_default=False,
+    ),
+]
+
+
 def _progress(message: str) -> None:
     chatter.print(f"[dim]· {safe(message)}[/]")
 
@@ -351,21 +361,13 @@ def check(
     raise typer.Exit(report.exit_code)
 
 
-SignKeyOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--sign-key",
-        help="Sign the attestations with this ed25519 private key (from `rebuild attest keygen`).",
-        show_default=False,
-    ),
-]
-
-
-def _signer(sign_key: Path | None, attest: Path | None) -> Ed25519Signer | None:
+def _signer(
+    sign_key: Path | None, attest: Path | None, *, keep: str | None = None
+) -> Ed25519Signer | None:
     """The signer of --sign-key, loaded before any build: a bad key fails in a second."""
     if sign_key is None:
         return None
-    if attest is None:
+    if attest is None and keep is None:
         raise UsageError("--sign-key signs attestations: say where to write them with --attest")
     from rebuild.attest.keys import Ed25519Signer, load_private
 
@@ -612,6 +614,7 @@ def batch(
     ] = None,
     fail_on_attributed: FailOnAttributedOption = False,
     strict: StrictOption = False,
+    sign_key: SignKeyOption = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -659,6 +662,7 @@ def batch(
         selector=WheelSelector(python=python, platform=platform),
         fail_on_attributed=fail_on_attributed,
         strict=strict,
+        signer=_signer(sign_key, None, keep="the store keeps each result's attestations"),
     )
     tally = {"done": 0, "running": 0, "failed": 0, "reused": 0}
     with (
