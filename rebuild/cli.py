@@ -314,6 +314,14 @@ def check(
         ),
     ] = None,
     sign_key: SignKeyOption = None,
+    sign_keyless: Annotated[
+        bool,
+        typer.Option(
+            "--sign-keyless",
+            help="Sign the attestations through Sigstore with this machine's ambient identity "
+            "(CI with an OIDC token); needs the network.",
+        ),
+    ] = False,
 ) -> None:
     """Rebuild NAME==VERSION from its sdist in a hermetic container and compare.
 
@@ -335,6 +343,12 @@ def check(
         recipe=recipe,
     )
     signer = _signer(sign_key, attest)
+    if sign_keyless and (attest is None or sign_key is not None):
+        raise UsageError("--sign-keyless signs what --attest writes, instead of --sign-key")
+    if sign_keyless:
+        from rebuild.attest.keyless import require_identity
+
+        require_identity()
     target = _target_or_latest(spec, index_url)
     with chatter.status("starting") as status:
         heartbeat = _Heartbeat(status, verbose=verbose)
@@ -349,7 +363,11 @@ def check(
         json_report.write(report, json_path)
     if cyclonedx is not None:
         _write_sbom(report, wheel, cache_dir, cyclonedx)
-    if attest is not None:
+    if attest is not None and sign_keyless:
+        from rebuild.attest.keyless import write_keyless
+
+        write_keyless(report, attest)
+    elif attest is not None:
         from rebuild.attest import bundle
 
         bundle.write(report, attest, signer)

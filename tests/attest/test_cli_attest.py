@@ -102,3 +102,13 @@ def test_check_writes_a_signed_attestation_that_verifies(
     )
     assert verified.subject == "six-1.16.0-py2.py3-none-any.whl"
     assert verified.verdict == "equivalent"
+
+
+def test_sign_keyless_without_an_identity_fails_before_any_build(tmp_path: Path) -> None:
+    attestation = tmp_path / "six.intoto.jsonl"
+    done = run("check", "six==1.16.0", "--attest", attestation, "--sign-keyless")
+    assert done.returncode == AttestationError.exit_code
+    assert "no ambient OIDC identity" in done.stderr
+    assert not attestation.exists()
+    both = run("check", "six==1.16.0", "--attest", attestation, "--sign-keyless", "--sign-key", "k")
+    assert both.returncode == UsageError.exit_code
