@@ -5,8 +5,7 @@ CircleCI...), sigstore-python detects the OIDC token, Fulcio issues a short-live
 for that identity, each statement is signed as a DSSE envelope and logged in Rekor, and the
 result is one Sigstore bundle per statement (JSON Lines, as the key-signed file). No key is
 kept anywhere; whoever verifies names the identity they trust instead of a public key, e.g.
-with sigstore-python's ``Verifier.production().verify_dsse(bundle, policy.Identity(...))`` or
-``cosign verify-blob-attestation --new-bundle-format --certificate-identity ...``.
+with sigstore-python's ``Verifier.production().verify_dsse(bundle, policy.Identity(...))``.
 
 This needs the network (Fulcio, Rekor, the TUF repository) and an identity: neither exists on
 an offline builder, where :func:`sign_keyless` refuses with the reason. It is tested against a
