@@ -14,14 +14,15 @@ serialised canonically (sorted keys, no spaces) so one report always gives the s
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from rebuild.credentials import redact
 from rebuild.errors import AttestationError
+from rebuild.fetch import sha256_file
 from rebuild.models import Divergence, Report
+from rebuild.store import plan_digest
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 SLSA_PROVENANCE = "https://slsa.dev/provenance/v1"
@@ -74,14 +75,8 @@ def canonical(document: object) -> bytes:
     return redact(text).encode("ascii")
 
 
-def _digest_of(text: str) -> dict[str, str]:
-    return {"sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()}
-
-
 def provenance_predicate(report: Report) -> dict[str, Any]:
     """SLSA Provenance v1 of the rebuild (https://slsa.dev/spec/v1.0/provenance)."""
-    from rebuild.report.json import to_document  # the plan as every other rendering shows it
-
     release, plan, build = report.release, report.plan, report.build
     external: dict[str, Any] = {
         "target": str(report.target) if report.target else None,
@@ -113,9 +108,14 @@ def provenance_predicate(report: Report) -> dict[str, Any]:
             }
         )
     if plan is not None:
-        effective = to_document(report)["plan"]
         internal["plan"] = {"image": plan.image, "python": plan.python, "recipe": plan.recipe}
-        internal["recipeDigest"] = _digest_of(json.dumps(effective, sort_keys=True))
+        # The effective recipe (the whole plan), digested as the store does to decide reuse.
+        internal["recipeDigest"] = {"sha256": plan_digest(plan)}
+        if plan.recipe and Path(plan.recipe).is_file():
+            internal["recipeFile"] = {
+                "name": Path(plan.recipe).name,
+                "digest": {"sha256": sha256_file(Path(plan.recipe))},
+            }
         internal["sourceDateEpoch"] = plan.source_date_epoch
         internal["umask"] = plan.umask
         internal["excludeNewer"] = plan.exclude_newer.isoformat() if plan.exclude_newer else None

@@ -56,12 +56,30 @@ def test_the_provenance_names_every_input_of_the_rebuild(tmp_path: Path) -> None
     assert internal["command"] == ["uv", "build", "--wheel"]
     assert internal["environment"] == {"SOURCE_DATE_EPOCH": "1704004230"}
     assert internal["network"] == "none"
-    assert len(internal["recipeDigest"]["sha256"]) == 64
+    from rebuild.store import plan_digest
+
+    assert report.plan is not None
+    # The effective recipe's digest is the one the store decides reuse by.
+    assert internal["recipeDigest"] == {"sha256": plan_digest(report.plan)}
+    assert "recipeFile" not in internal  # inferred: no recipe file
     rebuilt = report.comparison.rebuilt if report.comparison else None
     assert rebuilt is not None
     assert predicate["runDetails"]["byproducts"] == [
         {"name": rebuilt.filename, "digest": {"sha256": rebuilt.sha256}}
     ]
+
+
+def test_a_recipe_file_is_named_with_its_digest(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    report, _ = check_report(tmp_path)
+    assert report.plan is not None
+    recipe = tmp_path / "demo.toml"
+    recipe.write_text('[project]\nname = "demo"\n')
+    with_recipe = replace(report, plan=replace(report.plan, recipe=str(recipe)))
+    internal = statements(with_recipe)[0]["predicate"]["buildDefinition"]["internalParameters"]
+    digest = {"sha256": sha256_file(recipe)}
+    assert internal["recipeFile"] == {"name": "demo.toml", "digest": digest}
 
 
 def test_the_recipe_digest_follows_the_effective_plan(tmp_path: Path) -> None:
