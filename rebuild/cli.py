@@ -342,7 +342,7 @@ def check(
         ref=ref,
         recipe=recipe,
     )
-    signer = _signer(sign_key, attest)
+    signer = _signer(sign_key, written=attest is not None)
     if sign_keyless and (attest is None or sign_key is not None):
         raise UsageError("--sign-keyless signs what --attest writes, instead of --sign-key")
     if sign_keyless:
@@ -363,29 +363,18 @@ def check(
         json_report.write(report, json_path)
     if cyclonedx is not None:
         _write_sbom(report, wheel, cache_dir, cyclonedx)
-    if attest is not None and sign_keyless:
-        from rebuild.attest.keyless import write_keyless
-
-        write_keyless(report, attest)
-    elif attest is not None:
-        from rebuild.attest import bundle
-
-        bundle.write(report, attest, signer)
-        chatter.print(
-            f"[dim]· attestations written to {safe(str(attest))}"
-            f"{' (unsigned)' if signer is None else ''}[/]"
-        )
+    if attest is not None:
+        _write_attestation(report, attest, signer, keyless=sign_keyless)
     print_report(report, out)
     raise typer.Exit(report.exit_code)
 
 
-def _signer(
-    sign_key: Path | None, attest: Path | None, *, keep: str | None = None
-) -> Ed25519Signer | None:
-    """The signer of --sign-key, loaded before any build: a bad key fails in a second."""
+def _signer(sign_key: Path | None, *, written: bool) -> Ed25519Signer | None:
+    """The signer of --sign-key, loaded before any build: a bad key fails in a second.
+    ``written``: the command writes or keeps attestations for it to sign."""
     if sign_key is None:
         return None
-    if attest is None and keep is None:
+    if not written:
         raise UsageError("--sign-key signs attestations: say where to write them with --attest")
     from rebuild.attest.keys import Ed25519Signer, load_private
 
@@ -680,7 +669,7 @@ def batch(
         selector=WheelSelector(python=python, platform=platform),
         fail_on_attributed=fail_on_attributed,
         strict=strict,
-        signer=_signer(sign_key, None, keep="the store keeps each result's attestations"),
+        signer=_signer(sign_key, written=True),  # the store keeps every result's attestations
     )
     tally = {"done": 0, "running": 0, "failed": 0, "reused": 0}
     with (
@@ -777,6 +766,30 @@ def _print_plans(
         "nothing built (--dry-run)"
     )
     return EXIT_USAGE if unplanned else 0
+
+
+def _write_attestation(
+    report: Report, path: Path, signer: Ed25519Signer | None, *, keyless: bool
+) -> None:
+    """`check --attest`: the report's statements, signed as asked. A check that failed before it
+    knew its wheel has nothing to attest: said, and its own exit code stands."""
+    from rebuild.attest import bundle
+    from rebuild.attest.statement import subject
+    from rebuild.errors import AttestationError
+
+    try:
+        subject(report)
+    except AttestationError as e:
+        err.print(f"[yellow]no attestation[/]: {safe(e.message)}")
+        return
+    if keyless:
+        from rebuild.attest.keyless import write_keyless
+
+        write_keyless(report, path)
+    else:
+        bundle.write(report, path, signer)
+    how = "signed through Sigstore" if keyless else "unsigned" if signer is None else "signed"
+    chatter.print(f"[dim]· attestations ({how}) written to {safe(str(path))}[/]")
 
 
 def _write_sbom(report: Report, wheel: Path | None, cache_dir: Path | None, path: Path) -> None:

@@ -85,7 +85,10 @@ def from_json(document: object) -> Envelope:
     except (binascii.Error, KeyError, ValueError) as e:
         raise AttestationError(f"not a DSSE envelope: bad base64 ({e})") from e
     if len(signatures) != len(raw_signatures) or not signatures:
-        raise AttestationError("the DSSE envelope has no usable signature")
+        raise AttestationError(
+            "the DSSE envelope has no usable signature",
+            hint="an attestation written without --sign-key is unsigned: nothing vouches for it",
+        )
     return Envelope(payload_type, payload, signatures)
 
 

@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ServeRelease
+from helpers_index import LocalServer
 
 from rebuild.attest import bundle
 from rebuild.attest.keys import Ed25519Signer, load_private
@@ -112,3 +114,19 @@ def test_sign_keyless_without_an_identity_fails_before_any_build(tmp_path: Path)
     assert not attestation.exists()
     both = run("check", "six==1.16.0", "--attest", attestation, "--sign-keyless", "--sign-key", "k")
     assert both.returncode == UsageError.exit_code
+
+
+def test_a_check_that_fails_before_it_knows_its_wheel_keeps_its_exit_code(
+    tmp_path: Path, local_index: tuple[LocalServer, ServeRelease]
+) -> None:
+    from compare.wheels import make_wheel
+
+    url = local_index[1]("demo", make_wheel(tmp_path / "demo-1.0-py3-none-any.whl"))
+    attestation = tmp_path / "demo.intoto.jsonl"
+    done = run(
+        "check", "demo==7.0", "--index-url", url, "--attest", attestation,
+        "--cache-dir", tmp_path / "cache",
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr  # resolve: no such release
+    assert "no attestation: nothing to attest" in " ".join(done.stderr.split())
+    assert not attestation.exists()
