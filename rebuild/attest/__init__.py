@@ -6,5 +6,6 @@
 - :mod:`~rebuild.attest.keys` makes and loads the local ed25519 keys that sign them.
 - :mod:`~rebuild.attest.bundle` writes and verifies the bundle ``check --attest`` produces.
 - :mod:`~rebuild.attest.keyless` signs through Sigstore where the machine has an identity.
-- :mod:`~rebuild.attest.pep740` verifies a release's PEP 740 provenance offline.
+- :mod:`~rebuild.attest.pep740` verifies a release's PEP 740 provenance offline, and
+  :mod:`~rebuild.attest.findings` turns one that fails into the finding a reviewer sees.
 """
