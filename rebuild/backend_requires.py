@@ -185,6 +185,7 @@ def ask_backend(
     return replace(
         inputs,
         requirements=tuple(p.pin for p in pins),
+        requirement_digests=tuple((p.pin, p.wheel.sha256) for p in pins),
         wanted=wanted,
         dynamic=asked,
         notes=(*inputs.notes, note),

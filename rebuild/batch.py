@@ -25,7 +25,9 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from rebuild import __version__, pipeline
-from rebuild.errors import FetchError, RebuildError, UsageError
+from rebuild.attest import bundle
+from rebuild.attest.dsse import Signer
+from rebuild.errors import AttestationError, FetchError, RebuildError, UsageError
 from rebuild.fetch import Cache, default_cache_dir
 from rebuild.index import choose_index_url, choose_wheel, selector_tags
 from rebuild.inputs import BatchInput, PinnedRelease
@@ -120,6 +122,8 @@ class BatchOptions:
     # The CI switch: compiled members whose code could only be attributed fail the gate too.
     fail_on_attributed: bool = False
     strict: bool = False  # a failed release, or none at all, fails the gate too
+    # Signs the in-toto attestations kept with each result (None: they are kept unsigned).
+    signer: Signer | None = None
 
 
 @dataclass(frozen=True)
@@ -369,7 +373,7 @@ def run_batch(
     verifier = _Verifier(options, previous, emit)
     try:
         for pinned, work in executor.map_unordered(verifier, batch.releases):
-            outcomes.append(_record(store, run_id, pinned, work, cache_dir))
+            outcomes.append(_record(store, run_id, pinned, work, cache_dir, options.signer))
             last = outcomes[-1]
             emit(
                 BatchEvent(EventKind.FINISHED, pinned, last.verdict, last.reused, last.unexplained)
@@ -395,7 +399,14 @@ def run_batch(
     )
 
 
-def _record(store: Store, run_id: int, pinned: PinnedRelease, work: _Work, cache: Path) -> Outcome:
+def _record(
+    store: Store,
+    run_id: int,
+    pinned: PinnedRelease,
+    work: _Work,
+    cache: Path,
+    signer: Signer | None = None,
+) -> Outcome:
     if work.reused is not None:
         store.reuse(run_id, work.reused.id)
         return Outcome(
@@ -409,10 +420,25 @@ def _record(store: Store, run_id: int, pinned: PinnedRelease, work: _Work, cache
     path = report_path(cache, run_id, pinned)
     json_report.write(report, path)
     result_id = store.record(
-        report, run_id=run_id, seconds=work.seconds, timings=work.timings, report_path=path
+        report,
+        run_id=run_id,
+        seconds=work.seconds,
+        timings=work.timings,
+        report_path=path,
+        attestation=attestation_of(report, signer),
     )
     unexplained = len(report.comparison.unexplained) if report.comparison else 0
     return Outcome(pinned, result_id, report.verdict, unexplained, False, work.seconds)
+
+
+def attestation_of(report: Report, signer: Signer | None) -> tuple[str, str | None] | None:
+    """The report's in-toto bundle and its signer's key id; None when there is no wheel to
+    attest (the release failed before one was known)."""
+    try:
+        text = bundle.render(bundle.envelopes(report, signer))
+    except AttestationError:
+        return None
+    return text, signer.keyid if signer else None
 
 
 # --- summaries for programs --------------------------------------------------------------------

@@ -77,6 +77,7 @@ class BuildInputs:
     build_requires: tuple[str, ...]  # as the sdist declares them
     backend: str
     extra: Path | None = None  # a recipe's extra inputs, mounted at EXTRA_MOUNT
+    requirement_digests: tuple[tuple[str, str], ...] = ()  # (pin, sha256 of its wheel)
     wanted: tuple[str, ...] = ()  # what was resolved: the sdist's, the pins', the backend's
     backend_path: tuple[str, ...] = ()  # an in-tree backend's directories (PEP 517)
     # What the backend asked for at build time (get_requires_for_build_wheel), when asked.
@@ -370,6 +371,7 @@ def prepare_inputs(
         build_requires=build_requires,
         backend=backend,
         extra=extra,
+        requirement_digests=tuple((p.pin, p.wheel.sha256) for p in pins),
         wanted=tuple(wanted),
         backend_path=backend_path,
         notes=tuple(notes),
@@ -558,6 +560,7 @@ def run_build(
         duration_s=round(duration, 3),
         log_path=log_path,
         repair=repair_outcome(plan, out),
+        requirement_digests=inputs.requirement_digests,
     )
 
 

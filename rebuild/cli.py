@@ -30,6 +30,7 @@ from rebuild.report.terminal import print_release, print_report, safe
 if TYPE_CHECKING:
     from rich.status import Status
 
+    from rebuild.attest.keys import Ed25519Signer
     from rebuild.images import ImageRef
     from rebuild.inputs import BatchInput, PinnedRelease
     from rebuild.report.sarif import Checked
@@ -147,6 +148,16 @@ JsonOption = Annotated[
     Path | None,
     typer.Option(
         "--json", help="Also write the report as a JSON document to this path (- for stdout)."
+    ),
+]
+
+
+SignKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--sign-key",
+        help="Sign the attestations with this ed25519 private key (from `rebuild attest keygen`).",
+        show_default=False,
     ),
 ]
 
@@ -335,6 +346,24 @@ def check(
             show_default=False,
         ),
     ] = None,
+    attest: Annotated[
+        Path | None,
+        typer.Option(
+            "--attest",
+            help="Also write in-toto attestations of the check (SLSA provenance of the rebuild "
+            "and its verdict, DSSE envelopes, one a line) to this path.",
+            show_default=False,
+        ),
+    ] = None,
+    sign_key: SignKeyOption = None,
+    sign_keyless: Annotated[
+        bool,
+        typer.Option(
+            "--sign-keyless",
+            help="Sign the attestations through Sigstore with this machine's ambient identity "
+            "(CI with an OIDC token); needs the network.",
+        ),
+    ] = False,
 ) -> None:
     """Rebuild NAME==VERSION from its sdist in a hermetic container and compare.
 
@@ -356,6 +385,13 @@ def check(
         ref=ref,
         recipe=recipe,
     )
+    signer = _signer(sign_key, written=attest is not None)
+    if sign_keyless and (attest is None or sign_key is not None):
+        raise UsageError("--sign-keyless signs what --attest writes, instead of --sign-key")
+    if sign_keyless:
+        from rebuild.attest.keyless import require_identity
+
+        require_identity()
     target = _target_or_latest(spec, index_url)
     with chatter.status("starting") as status:
         heartbeat = _Heartbeat(status, verbose=verbose)
@@ -372,8 +408,98 @@ def check(
         _write_sarif(sarif, lambda module: [module.checked_from_report(report)])
     if cyclonedx is not None:
         _write_sbom(report, wheel, cache_dir, cyclonedx)
+    if attest is not None:
+        _write_attestation(report, attest, signer, keyless=sign_keyless)
     print_report(report, out)
     raise typer.Exit(report.exit_code)
+
+
+def _signer(sign_key: Path | None, *, written: bool) -> Ed25519Signer | None:
+    """The signer of --sign-key, loaded before any build: a bad key fails in a second.
+    ``written``: the command writes or keeps attestations for it to sign."""
+    if sign_key is None:
+        return None
+    if not written:
+        raise UsageError("--sign-key signs attestations: say where to write them with --attest")
+    from rebuild.attest.keys import Ed25519Signer, load_private
+
+    return Ed25519Signer(load_private(sign_key))
+
+
+attest_app = typer.Typer(
+    help="Attestations: make a signing key, verify a signed attestation.",
+    no_args_is_help=True,
+)
+app.add_typer(attest_app, name="attest")
+
+
+@attest_app.command("keygen")
+def attest_keygen(
+    out_dir: Annotated[
+        Path,
+        typer.Option("--out", help="Directory to write the key pair into.", show_default=False),
+    ] = Path(),
+) -> None:
+    """Write a new ed25519 key pair (rebuild-attest.key, mode 0600, and rebuild-attest.pub)."""
+    from rebuild.attest.keys import generate
+
+    pair = generate(out_dir)
+    out.print(f"private key {safe(str(pair.private))} (keep it secret)")
+    out.print(f"public key  {safe(str(pair.public))}")
+    out.print(f"key id      {pair.keyid}")
+
+
+@attest_app.command("verify")
+def attest_verify(
+    file: Annotated[Path, typer.Argument(help="The attestation file `check --attest` wrote.")],
+    key: Annotated[Path, typer.Option("--key", help="The signer's public key (PEM).")],
+    wheel: Annotated[
+        Path | None,
+        typer.Option("--wheel", help="Also check that the attestation is about this wheel file."),
+    ] = None,
+) -> None:
+    """Check the signature of every statement, and that their subject is the wheel given.
+
+    Exit 0 when it verifies, 13 when it does not.
+    """
+    from rebuild.attest import bundle
+    from rebuild.attest.keys import load_public
+
+    verified = bundle.verify(bundle.read(file), load_public(key), wheel)
+    out.print(
+        f"[green]verified[/]: {len(verified.predicate_types)} statement(s) about "
+        f"{safe(verified.subject)} (sha256 {verified.sha256}), signed by {verified.keyid}"
+    )
+    for kind in verified.predicate_types:
+        out.print(f"  {safe(kind)}")
+    if verified.verdict is not None:
+        out.print(f"verdict: {safe(verified.verdict)}")
+    if wheel is None:
+        out.print("[yellow]no --wheel given[/]: the subject was not compared with a file")
+
+
+@attest_app.command("provenance")
+def attest_provenance(
+    file: Annotated[Path, typer.Argument(help="A PEP 740 provenance document (the index's JSON).")],
+    dist: Annotated[Path, typer.Option("--dist", help="The file it is the provenance of.")],
+) -> None:
+    """Verify a PEP 740 provenance offline against the Trusted Publisher it names.
+
+    Exit 0 when it verifies (and print the repository, workflow and commit), 13 when not.
+    """
+    from rebuild.attest.bundle import read
+    from rebuild.attest.pep740 import require_verified
+    from rebuild.fetch import sha256_file
+
+    try:
+        digest = sha256_file(dist)
+    except OSError as e:
+        raise UsageError(f"cannot read {dist}: {e.strerror}") from e
+    checked = require_verified(read(file).encode(), dist.name, digest, str(file))
+    out.print(f"[green]verified[/]: {safe(checked.reason)}")
+    out.print(f"repository {safe(checked.repository or '?')}")
+    out.print(f"workflow   {safe(checked.workflow or '?')}")
+    out.print(f"commit     {safe(checked.commit or '?')} {safe(checked.ref or '')}")
 
 
 image_app = typer.Typer(
@@ -541,6 +667,7 @@ def batch(
     ] = None,
     fail_on_attributed: FailOnAttributedOption = False,
     strict: StrictOption = False,
+    sign_key: SignKeyOption = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -593,6 +720,7 @@ def batch(
         selector=WheelSelector(python=python, platform=platform),
         fail_on_attributed=fail_on_attributed,
         strict=strict,
+        signer=_signer(sign_key, written=True),  # the store keeps every result's attestations
     )
     tally = {"done": 0, "running": 0, "failed": 0, "reused": 0}
     with (
@@ -715,6 +843,30 @@ def _write_sarif(path: Path, checked: Callable[[ModuleType], Sequence[Checked]])
             hint="pip install 'rebuild[sarif]'",
         ) from e
     write_atomically(path, sarif_module.render_sarif(checked(sarif_module)))
+
+
+def _write_attestation(
+    report: Report, path: Path, signer: Ed25519Signer | None, *, keyless: bool
+) -> None:
+    """`check --attest`: the report's statements, signed as asked. A check that failed before it
+    knew its wheel has nothing to attest: said, and its own exit code stands."""
+    from rebuild.attest import bundle
+    from rebuild.attest.statement import subject
+    from rebuild.errors import AttestationError
+
+    try:
+        subject(report)
+    except AttestationError as e:
+        err.print(f"[yellow]no attestation[/]: {safe(e.message)}")
+        return
+    if keyless:
+        from rebuild.attest.keyless import write_keyless
+
+        write_keyless(report, path)
+    else:
+        bundle.write(report, path, signer)
+    how = "signed through Sigstore" if keyless else "unsigned" if signer is None else "signed"
+    chatter.print(f"[dim]· attestations ({how}) written to {safe(str(path))}[/]")
 
 
 def _write_sbom(report: Report, wheel: Path | None, cache_dir: Path | None, path: Path) -> None:

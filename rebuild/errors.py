@@ -95,6 +95,14 @@ class ContainerError(RebuildError):
     stage = "container"
 
 
+class AttestationError(RebuildError):
+    """An attestation does not verify: a bad signature, another key, another subject, or a
+    PEP 740 provenance that fails its Sigstore verification."""
+
+    exit_code = 13
+    stage = "attestation"
+
+
 EXIT_CODES: dict[int, str] = {
     EXIT_REPRODUCIBLE: "reproducible or equivalent: every member's bytes match",
     EXIT_DIVERGENT: "divergent: at least one member differs or exists on one side only",
@@ -108,4 +116,5 @@ EXIT_CODES: dict[int, str] = {
     RebuildError.exit_code: "internal error",
     EXIT_NEEDS_REVIEW: "batch/review: regressions or unexplained divergences need review",
     UnreachableError.exit_code: "index unreachable: refused, timed out or no route (an outage)",
+    AttestationError.exit_code: "attestation did not verify: signature, key or subject",
 }

@@ -181,6 +181,8 @@ class DivergenceKind(enum.Enum):
     DIFFERS_FROM_SDIST = "differs-from-sdist"  # ... whose bytes are not its counterpart's
     NOT_IN_GIT = "not-in-git"  # a file of the sdist absent from the tree at the tag
     DIFFERS_FROM_GIT = "differs-from-git"  # ... whose bytes are not the tagged tree's
+    # The index's PEP 740 provenance of a file failed its Sigstore verification (never expected).
+    ATTESTATION_INVALID = "attestation-invalid"
 
     @property
     def layer(self) -> Layer:
@@ -240,6 +242,7 @@ _LAYER_OF: dict[DivergenceKind, Layer] = {
             DivergenceKind.DIFFERS_FROM_SDIST,
             DivergenceKind.NOT_IN_GIT,
             DivergenceKind.DIFFERS_FROM_GIT,
+            DivergenceKind.ATTESTATION_INVALID,
         ),
         Layer.SOURCE,
     ),
@@ -253,6 +256,7 @@ _NEVER_EXPECTED = frozenset(
         DivergenceKind.INSTALLED_MODE,
         DivergenceKind.INSTALL_DEPENDS,
         DivergenceKind.PATH_COLLISION,
+        DivergenceKind.ATTESTATION_INVALID,
     }
 )
 
@@ -534,6 +538,8 @@ class BuildResult:
     duration_s: float
     log_path: Path
     repair: RepairOutcome | None = None  # None: no auditwheel repair was planned
+    # (name==version, sha256 of the wheel installed) per build requirement: for attestations.
+    requirement_digests: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -582,6 +588,25 @@ class SourceRevision:
 
 
 @dataclass(frozen=True)
+class PublisherAttestation:
+    """One file's PEP 740 provenance, verified offline against the Trusted Publisher it names.
+
+    The repository, workflow, commit and ref are read from the verified signing certificate,
+    and only when ``verified``; a provenance that fails verification keeps only its reason.
+    """
+
+    file: str
+    url: str
+    verified: bool
+    reason: str  # what was verified, or why it failed
+    publisher: str | None = None  # "GitHub", "GitLab", "Google", "CircleCI"
+    repository: str | None = None  # the source repository URI
+    workflow: str | None = None  # the publishing workflow (its path, as the certificate names it)
+    commit: str | None = None
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
 class ProvenanceCheck:
     """The source checks that need no build: wheel vs sdist, and sdist vs the tagged tree.
 
@@ -599,6 +624,8 @@ class ProvenanceCheck:
     sdist_files: int | None = None  # files in the sdist compared with the tree (None: not done)
     sdist_matched: int | None = None  # ... byte-identical at the same path
     notes: tuple[str, ...] = ()
+    # The release's PEP 740 provenance, each file's verified (or failing) attestation.
+    attestations: tuple[PublisherAttestation, ...] = ()
 
     @property
     def unexplained(self) -> tuple[Divergence, ...]:

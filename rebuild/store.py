@@ -40,7 +40,7 @@ from packaging.version import InvalidVersion, Version
 from rebuild.errors import EXIT_NEEDS_REVIEW, EXIT_REPRODUCIBLE, RebuildError, UsageError
 from rebuild.models import Origin, Outcome, Plan, Reason, Report, Verdict
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STORE_FILENAME = "results.sqlite"
 
 # MIGRATIONS[n] takes a store at schema version n to n + 1.
@@ -135,6 +135,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE divergences ADD COLUMN reasons_json TEXT NOT NULL DEFAULT '[]'",
         "UPDATE divergences SET outcome = CASE WHEN explanation IS NULL THEN 'unexplained' "
         "ELSE 'explained' END",
+    ),
+    # 3: each result's in-toto attestations (rebuild.attest.bundle), as written, and the key
+    # that signed them (NULL: unsigned).
+    (
+        """CREATE TABLE attestations (
+            result_id INTEGER PRIMARY KEY REFERENCES results(id),
+            keyid TEXT,
+            bundle TEXT NOT NULL
+        )""",
     ),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION  # noqa: S101 - a module invariant, checked at import
@@ -441,8 +450,12 @@ class Store:
         seconds: float,
         timings: Sequence[tuple[str, float]] = (),
         report_path: Path | None = None,
+        attestation: tuple[str, str | None] | None = None,
     ) -> int:
-        """Store one verification as the release's current result; returns its id."""
+        """Store one verification as the release's current result; returns its id.
+
+        ``attestation``: the in-toto bundle of the result and the id of the key that signed it.
+        """
         if report.target is None:
             raise RebuildError("a report without a target cannot be stored (internal)")
         comparison = report.comparison
@@ -535,7 +548,19 @@ class Store:
                     "VALUES (?, ?, ?, 0)",
                     (run_id, release_id, result_id),
                 )
+            if attestation is not None:
+                db.execute(
+                    "INSERT INTO attestations (result_id, bundle, keyid) VALUES (?, ?, ?)",
+                    (result_id, *attestation),
+                )
         return result_id
+
+    def attestation(self, result_id: int) -> tuple[str, str | None] | None:
+        """The in-toto bundle kept with a result, and the id of its signing key (None: none)."""
+        row = self._db.execute(
+            "SELECT bundle, keyid FROM attestations WHERE result_id = ?", (result_id,)
+        ).fetchone()
+        return (row[0], row[1]) if row else None
 
     def reuse(self, run_id: int, result_id: int) -> None:
         """Count an earlier result as this run's verdict for its release (not re-verified)."""
@@ -605,7 +630,8 @@ class Store:
 
     def count(self, table: str) -> int:
         """Rows in one of the store's tables (for checks and tests)."""
-        if table not in ("runs", "releases", "results", "divergences", "timings", "run_items"):
+        tables = ("runs", "releases", "results", "divergences", "timings", "run_items")
+        if table not in (*tables, "attestations"):
             raise UsageError(f"no table {table!r} in a results store")
         return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # noqa: S608
 

@@ -129,6 +129,9 @@ def test_the_wheel_ships_the_image_specs_the_recipes_and_the_license(
     for recipe in recipe_paths():
         assert f"rebuild/recipes/{recipe.name}" in names, recipe
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names), sorted(names)
+    # Read at run time: the report's schema and the verdict predicate's published schema.
+    assert "rebuild/report/report.schema.json" in names
+    assert "rebuild/attest/verdict.schema.json" in names
 
 
 def test_the_installed_tool_finds_its_images_and_recipes(installed: Path, tmp_path: Path) -> None:

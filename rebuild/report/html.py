@@ -339,6 +339,7 @@ def render_release(store: Store, entry: ReviewEntry, linked: set[int]) -> str:
             [
                 ("JSON report (every divergence, whole diffs)", file_link(r.report_path, "open")),
                 ("build log", file_link(r.log_path, "open")),
+                ("in-toto attestations (DSSE, one a line)", _attestation_link(store, r)),
             ]
         )
     )
@@ -346,11 +347,31 @@ def render_release(store: Store, entry: ReviewEntry, linked: set[int]) -> str:
     return _page(f"{r.project} {r.version} — rebuild review", "\n".join(parts))
 
 
+def attestation_name(result: StoredResult) -> str:
+    return page_name(result).removesuffix(".html") + ".intoto.jsonl"
+
+
+def _attestation_link(store: Store, result: StoredResult) -> str:
+    kept = store.attestation(result.id)
+    if kept is None:
+        return '<span class="dim">none</span>'
+    signed = f"signed by <code>{t(kept[1])}</code>" if kept[1] else "unsigned"
+    name = attestation_name(result)
+    return f'<a href="../attestations/{t(name)}">{t(name)}</a> <span class=dim>{signed}</span>'
+
+
 def write_site(store: Store, review: Review, directory: Path) -> Path:
     """Write the review site into ``directory``; returns the index page's path."""
     linked = {e.result.id for e in review.entries}
     releases = _own_directory(directory, "releases")
+    attestations = _own_directory(directory, "attestations")
     for entry in review.entries:
+        # The attestations the store keeps, beside the pages that link them.
+        kept = store.attestation(entry.result.id)
+        if kept is not None:
+            write_atomically(
+                _inside(directory, attestations / attestation_name(entry.result)), kept[0]
+            )
         write_atomically(
             _inside(directory, releases / page_name(entry.result)),
             render_release(store, entry, linked),

@@ -29,6 +29,7 @@ from rebuild.models import (
     Origin,
     Outcome,
     ProvenanceCheck,
+    PublisherAttestation,
     Reason,
     Release,
     Report,
@@ -482,6 +483,7 @@ def provenance_renderables(check: ProvenanceCheck) -> list[RenderableType]:
             f"({revision.commit_evidence.value})"
         )
         lines += [f"  [dim]{safe(note)}[/]" for note in revision.notes]
+    lines += [_attestation_line(a) for a in check.attestations]
     if check.sdist_files is not None:
         lines.append(
             f"sdist → git    {check.sdist_matched} of {check.sdist_files} files of the sdist "
@@ -494,6 +496,16 @@ def provenance_renderables(check: ProvenanceCheck) -> list[RenderableType]:
     parts += _section("Source, unexplained: review these", unexplained, diffs=True, limit=30)
     parts += _section("Source, explained", explained, diffs=False, limit=20)
     return parts
+
+
+def _attestation_line(a: PublisherAttestation) -> str:
+    if not a.verified:
+        return f"PEP 740       [bold red]✗ {safe(a.file)}: does not verify[/] ({safe(a.reason)})"
+    return (
+        f"PEP 740       [green]✓ {safe(a.file)}[/] verified: {safe(a.publisher or '?')} "
+        f"{safe(a.repository or '?')} workflow {safe(a.workflow or '?')} commit "
+        f"{safe(a.commit or '?')} {safe(a.ref or '')}\n  [dim]{safe(a.reason)}[/]"
+    )
 
 
 def report_renderable(report: Report) -> RenderableType:

@@ -6,9 +6,10 @@ is empty: the facts are in the signing certificate's extensions (Fulcio's OIDs
 1.3.6.1.4.1.57264.1.12 source repository URI, .13 source commit, .14 source ref). This module
 reads them, after checking that the attestation's subject is this very file (name and sha256).
 
-It does NOT verify the certificate chain, the signature or the transparency-log entry: that
-needs a Sigstore trust root. What it returns is what the index asserts, recorded as such; a
-repository or commit it names is still checked against the repository itself.
+:func:`fetch_attestation` verifies the provenance first (:mod:`rebuild.attest.pep740`: the
+Sigstore signature, offline, against the Trusted Publisher it names) and reads the source only
+from a verified certificate; a provenance that fails is returned as such, to be a finding.
+:func:`parse_provenance` reads a document without verifying it, for what it claims.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from cryptography import x509
 from cryptography.x509.oid import ObjectIdentifier
 
 from rebuild.http import borrowed_session
-from rebuild.models import DistFile, Target
+from rebuild.models import DistFile, PublisherAttestation, Target
 
 INTEGRITY_JSON = "application/vnd.pypi.integrity.v1+json"
 MAX_PROVENANCE_BYTES = 4 * 1024 * 1024
@@ -43,6 +44,8 @@ class Attestation:
     ref: str | None  # e.g. "refs/tags/v1.2.3"
     publisher: str  # e.g. "GitHub owner/project release.yml"
     url: str  # where the provenance was read
+    # The verification it passed (None: read unverified, by parse_provenance).
+    verification: PublisherAttestation | None = None
 
 
 def integrity_url(index_url: str, target: Target, dist: DistFile) -> str | None:
@@ -66,27 +69,47 @@ def fetch_attestation(
     *,
     session: requests.Session | None = None,
     timeout: float = 30,
-) -> tuple[Attestation | None, str]:
-    """The attestation of ``dist`` at ``url``, or None with the reason (never raises)."""
+) -> tuple[Attestation | None, str, PublisherAttestation | None]:
+    """The verified attestation of ``dist`` at ``url``, or None with the reason (never raises).
+
+    The third value is the verification, whatever its result: None only when the index served
+    no provenance to verify.
+    """
     with borrowed_session(session) as s:
         try:
             with s.get(
                 url, headers={"Accept": INTEGRITY_JSON}, timeout=timeout, stream=True
             ) as response:
                 if response.status_code == 404:
-                    return None, f"no PEP 740 provenance for {dist.filename} ({url}: 404)"
+                    return None, f"no PEP 740 provenance for {dist.filename} ({url}: 404)", None
                 if response.status_code >= 400:
-                    return None, f"provenance not available: {url} answered {response.status_code}"
+                    why = f"provenance not available: {url} answered {response.status_code}"
+                    return None, why, None
                 body = response.raw.read(MAX_PROVENANCE_BYTES + 1, decode_content=True)
         except requests.RequestException as e:
-            return None, f"provenance not available: {url}: {e}"
+            return None, f"provenance not available: {url}: {e}", None
     if len(body) > MAX_PROVENANCE_BYTES:
-        return None, f"provenance at {url} is larger than {MAX_PROVENANCE_BYTES} bytes: ignored"
-    try:
-        document = json.loads(body)
-    except (ValueError, RecursionError):
-        return None, f"provenance at {url} is not JSON: ignored"
-    return parse_provenance(document, dist, url)
+        why = f"provenance at {url} is larger than {MAX_PROVENANCE_BYTES} bytes: not verified"
+        return None, why, PublisherAttestation(dist.filename, url, verified=False, reason=why)
+    from rebuild.attest.pep740 import verify_provenance
+
+    checked = verify_provenance(body, dist.filename, dist.sha256, url)
+    if not checked.verified:
+        return None, f"PEP 740 provenance of {dist.filename} refused: {checked.reason}", checked
+    if checked.repository is None or checked.commit is None:
+        why = (
+            f"verified PEP 740 provenance of {dist.filename} names no source repository and commit"
+        )
+        return None, why, checked
+    found = Attestation(
+        repository=checked.repository,
+        commit=checked.commit,
+        ref=checked.ref,
+        publisher=" ".join(p for p in (checked.publisher, checked.workflow) if p),
+        url=url,
+        verification=checked,
+    )
+    return found, checked.reason, checked
 
 
 def parse_provenance(document: object, dist: DistFile, url: str) -> tuple[Attestation | None, str]:
@@ -101,7 +124,7 @@ def parse_provenance(document: object, dist: DistFile, url: str) -> tuple[Attest
         for attestation in bundle["attestations"]:
             found, reason = _read_attestation(attestation, dist, publisher, url)
             if found is not None:
-                return found, "read from the index's PEP 740 provenance (signature not verified)"
+                return found, "read from a PEP 740 provenance (signature not verified)"
             reasons.append(reason)
     why = "; ".join(sorted(set(reasons))) or "no attestation"
     return None, f"provenance at {url} names no usable source: {why}"
@@ -161,6 +184,11 @@ def _names_file(statement: object, dist: DistFile) -> bool:
         if subject.get("name") == dist.filename and str(sha256).lower() == dist.sha256.lower():
             return True
     return False
+
+
+def certificate_text(certificate: x509.Certificate, oid: ObjectIdentifier) -> str | None:
+    """The text of one of Fulcio's extensions of ``certificate`` (None when it has none)."""
+    return _extension(certificate, oid)
 
 
 def _extension(certificate: x509.Certificate, oid: ObjectIdentifier) -> str | None:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 import requests
 
 from rebuild.errors import ResolveError
-from rebuild.models import Release, SourceEvidence
+from rebuild.models import PublisherAttestation, Release, SourceEvidence
 from rebuild.sources.git import check_url, is_commit, list_tags, version_tag
 from rebuild.sources.integrity import Attestation, fetch_attestation, integrity_url
 
@@ -74,9 +74,13 @@ def repository_from_urls(project_urls: tuple[tuple[str, str], ...]) -> tuple[str
 
 
 def find_attestation(
-    release: Release, *, session: requests.Session | None = None
+    release: Release,
+    *,
+    session: requests.Session | None = None,
+    checked: list[PublisherAttestation] | None = None,
 ) -> tuple[Attestation | None, list[str]]:
-    """The release's PEP 740 attestation (the wheel's, else the sdist's), and what was tried."""
+    """The release's verified PEP 740 attestation (the wheel's, else the sdist's), and what was
+    tried; each verification made, passed or failed, is appended to ``checked``."""
     notes: list[str] = []
     for dist in (release.wheel, release.sdist):
         if dist is None:
@@ -85,8 +89,10 @@ def find_attestation(
         if url is None:
             notes.append(f"the index at {release.index_url} has no integrity API path")
             continue
-        found, note = fetch_attestation(url, dist, session=session)
+        found, note, verification = fetch_attestation(url, dist, session=session)
         notes.append(note)
+        if verification is not None and checked is not None:
+            checked.append(verification)
         if found is not None:
             return found, notes
     return None, notes
@@ -99,9 +105,12 @@ def locate(
     ref: str | None = None,
     session: requests.Session | None = None,
     allow_local: bool = False,
+    checked: list[PublisherAttestation] | None = None,
 ) -> Location:
-    """Where the release's source lives, by the best evidence available."""
-    attested, notes = find_attestation(release, session=session)
+    """Where the release's source lives, by the best evidence available (a PEP 740 provenance
+    only once verified; each verification made is appended to ``checked``)."""
+    checked = [] if checked is None else checked
+    attested, notes = find_attestation(release, session=session, checked=checked)
     if attested is not None and not _usable(attested.repository, allow_local):
         notes.append(f"the attestation names {attested.repository!r}, which is not cloned")
         attested = None
@@ -120,8 +129,14 @@ def locate(
     else:
         found = repository_from_urls(release.project_urls)
         if found is None:
+            refused = [c.file for c in checked if not c.verified]
+            evidence = (
+                f"the PEP 740 provenance of {', '.join(refused)} failed verification"
+                if refused
+                else "no provenance"
+            )
             raise ResolveError(
-                f"cannot locate the repository of {release.target}: no provenance, and no "
+                f"cannot locate the repository of {release.target}: {evidence}, and no "
                 "project URL on a known forge",
                 hint="name it: --repo URL --ref TAG",
             )

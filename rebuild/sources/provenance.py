@@ -24,17 +24,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rebuild.archive import extract_sdist
+from rebuild.attest.findings import attestation_findings
 from rebuild.errors import RebuildError, ResolveError
 from rebuild.fetch import Cache, sha256_file
 from rebuild.models import (
     Artifact,
     ProvenanceCheck,
+    PublisherAttestation,
     Release,
     SourceKind,
     SourceRevision,
 )
 from rebuild.sources.git import Checkout, checkout
-from rebuild.sources.locate import locate
+from rebuild.sources.locate import find_attestation, locate
 from rebuild.sources.sdist_git import compare_sdist_with_tree
 from rebuild.sources.tree import VCS_DIRS, SourceTree
 from rebuild.sources.wheel_sdist import trace_wheel
@@ -208,10 +210,17 @@ def _examine(
     revision: SourceRevision | None = None
     tree: Checkout | None = None
     sdist_files = sdist_matched = None
-    if git is not GitCheck.OFF:
+    # PEP 740 is verified whichever source is built: a provenance that fails is a finding.
+    attestations: list[PublisherAttestation] = []
+    if git is GitCheck.OFF:
+        progress("verifying the release's PEP 740 provenance, if the index has one")
+        find_attestation(release, checked=attestations)
+    else:
         try:
             progress("locating the repository")
-            where = locate(release, repo=repo, ref=ref, allow_local=allow_local)
+            where = locate(
+                release, repo=repo, ref=ref, allow_local=allow_local, checked=attestations
+            )
             progress(f"fetching {where.ref or where.commit} of {where.repo_url}")
             tree = checkout(where.repo_url, scratch / "git", ref=where.ref, commit=where.commit)
         except RebuildError as e:
@@ -236,6 +245,7 @@ def _examine(
                 findings += match.findings
                 if match.prefix:
                     notes.append(f"the sdist was made from {match.prefix} of the repository")
+    findings += attestation_findings(attestations)
     check = ProvenanceCheck(
         wheel=wheel.path.name,
         sdist=release.sdist.filename if release.sdist else None,
@@ -246,6 +256,7 @@ def _examine(
         sdist_files=sdist_files,
         sdist_matched=sdist_matched,
         notes=tuple(notes),
+        attestations=tuple(attestations),
     )
     return check, tree
 

@@ -119,7 +119,7 @@ def test_the_integrity_client_reads_the_certificate_for_this_file_only() -> None
     found, note = parse_provenance(
         json.loads(provenance_document(dist.filename, dist.sha256, cert)), dist, "u"
     )
-    assert found is not None and "signature not verified" in note
+    assert found is not None and "signature not verified" in note  # what it claims, unverified
     assert (found.repository, found.commit, found.ref) == (
         "https://github.com/owner/demo",
         "c0" * 20,
@@ -154,9 +154,68 @@ def test_injected_python_is_flagged_within_seconds(
     assert any("cannot locate the repository" in n for n in report.provenance.notes)
 
 
-def test_an_attested_release_is_checked_against_its_commit_and_a_moved_tag_refused(
+def trust_test_certificates(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Sigstore's verification replaced, at its boundary, by one that trusts this file's
+    self-signed certificates: what follows a *verified* provenance is tested here; the
+    verification itself on real signed provenance in tests/attest/test_pep740.py."""
+    from rebuild.attest import pep740
+    from rebuild.models import PublisherAttestation
+
+    def trusting(body: bytes, filename: str, digest: str, url: str) -> PublisherAttestation:
+        dist = DistFile(filename, url, digest, DistKind.WHEEL)
+        found, why = parse_provenance(json.loads(body), dist, url)
+        if found is None:
+            return PublisherAttestation(filename, url, verified=False, reason=why)
+        return PublisherAttestation(
+            filename,
+            url,
+            verified=True,
+            reason="trusted by the test",
+            publisher="GitHub",
+            repository=found.repository,
+            workflow="release.yml",
+            commit=found.commit,
+            ref=found.ref,
+        )
+
+    monkeypatch.setattr(pep740, "verify_provenance", trusting)
+
+
+def test_a_provenance_that_does_not_verify_is_a_finding_and_names_no_source(
     tmp_path: Path, local_index: tuple[LocalServer, ServeRelease]
 ) -> None:
+    server, serve = local_index
+    wheel, sdist = release_files(tmp_path)
+    url = serve("demo", wheel, sdist)
+    # A certificate anyone can make: it names a repository, but Sigstore never signed it.
+    cert = certificate("https://github.com/mallory/demo", "c0" * 20, "refs/tags/v1.0")
+    server.route(
+        f"/integrity/demo/1.0/{wheel.name}/provenance",
+        Reply(
+            body=provenance_document(wheel.name, sha256(wheel.read_bytes()), cert),
+            headers={"Content-Type": INTEGRITY_JSON},
+        ),
+    )
+    report = provenance(
+        DEMO, WheelSelector(), ProvenanceOptions(index_url=url, cache_dir=tmp_path / "cache")
+    )
+    assert report.provenance is not None, report.failure
+    (finding,) = report.provenance.unexplained
+    assert finding.kind.value == "attestation-invalid" and finding.member == wheel.name
+    # The document is refused before any signature is looked at: it has no transparency-log
+    # entry, which every Sigstore-signed attestation carries.
+    assert "transparency_entries" in finding.detail, finding.detail
+    (checked,) = report.provenance.attestations
+    assert not checked.verified and checked.repository is None
+    assert report.verdict is Verdict.DIVERGENT
+    # The unverified certificate's repository was not used to locate the source.
+    assert any("failed verification" in n for n in report.provenance.notes), report.provenance.notes
+
+
+def test_an_attested_release_is_checked_against_its_commit_and_a_moved_tag_refused(
+    tmp_path: Path, local_index: tuple[LocalServer, ServeRelease], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trust_test_certificates(monkeypatch)
     server, serve = local_index
     extra = {**SOURCE, "src/demo/backdoor.py": b"import os\n"}  # in the sdist, not in git
     wheel, sdist = release_files(tmp_path, sdist_files=extra)
