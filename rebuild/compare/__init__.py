@@ -23,7 +23,7 @@ from pathlib import Path
 
 from rebuild.compare.analysers import DEFAULT_ANALYSERS, MemberAnalyser
 from rebuild.compare.compressed import CompressedCheck, check_compressed
-from rebuild.compare.installed import compare_installed
+from rebuild.compare.installed import compare_installed, installed_trees
 from rebuild.compare.members import (
     CHUNK,
     HashedWheel,
@@ -289,7 +289,9 @@ def compare_wheels(
                 )
                 members = compare_members(pub.hashed, reb.hashed, chosen, limits)
                 loaded = _loaded_libraries(pub_archive, members.divergences)
-                compressed = check_compressed(pub.hashed, reb.hashed, members.divergences)
+                # Modelled once: the installed comparison and the gzip pairs both read them.
+                trees = (installed_trees(pub.hashed), installed_trees(reb.hashed))
+                compressed = check_compressed(pub.hashed, reb.hashed, members.divergences, trees)
                 # Read only when a reason may name it: every member is otherwise read once.
                 generator = (
                     _generator_of(pub_archive)
@@ -298,7 +300,7 @@ def compare_wheels(
                 )
                 # What pip and installer put on disk, compared path by path (installed.py).
                 installed = compare_installed(
-                    pub.hashed, reb.hashed, [*container, *members.divergences]
+                    pub.hashed, reb.hashed, [*container, *members.divergences], trees
                 )
     divergences = [
         *_merge_findings(pub.findings, reb.findings),

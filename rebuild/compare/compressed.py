@@ -23,6 +23,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from rebuild.compare.installed import Trees
 from rebuild.compare.members import CHUNK, HashedWheel
 from rebuild.compare.ziplayer import Entry, installs_executable
 from rebuild.errors import ArchiveError
@@ -33,6 +34,7 @@ _DATA_SUFFIXES = (".json",)  # what is paired; widen only on a release that need
 _FNAME = 0x08
 _GZIP_HEADER = struct.Struct("<BBBBIBB")  # ID1 ID2 CM FLG MTIME XFL OS (RFC 1952)
 _MAX_NAME = 1024  # a stored file name longer than this is refused
+_LIB = "site-packages"  # where installed.py puts purelib and platlib files
 
 
 @dataclass(frozen=True)
@@ -155,12 +157,31 @@ def _only(wheel: HashedWheel, name: str) -> Entry | None:
     return found[0] if len(found) == 1 else None
 
 
-def _check(pub: HashedWheel, reb: HashedWheel, name: str, counterpart: str) -> None:
+def _installs_at(trees: Trees, name: str) -> tuple[bool, ...] | None:
+    """The executable bit of ``name`` in each setup, when every setup installs that entry, and
+    only it, at ``site-packages/<name>``; None otherwise."""
+    bits = []
+    for tree in trees.values():
+        placed = tree.files.get(f"{_LIB}/{name}")
+        if tree.refused is not None or placed is None or placed.written != (name,):
+            return None
+        bits.append(placed.executable)
+    return tuple(bits)
+
+
+def _check(
+    pub: HashedWheel, reb: HashedWheel, name: str, counterpart: str, trees: tuple[Trees, Trees]
+) -> None:
     published, rebuilt = _only(pub, name), _only(reb, counterpart)
     if published is None or rebuilt is None:
         raise _Refused("the name is not one entry on each side")
     if installs_executable(published.mode) != installs_executable(rebuilt.mode):
         raise _Refused("installed with another executable bit than the rebuilt file")
+    # What pip and installer write on each CPython: each file at its stored name, the same bit.
+    pub_trees, reb_trees = trees
+    at = _installs_at(pub_trees, name), _installs_at(reb_trees, counterpart)
+    if at[0] is None or at[1] is None or at[0] != at[1]:
+        raise _Refused("not installed at its stored name, as the rebuilt file is, by every setup")
     want = reb.digests[rebuilt.key]
     try:
         with pub.archive.open_member(published) as stream:
@@ -173,10 +194,14 @@ def _check(pub: HashedWheel, reb: HashedWheel, name: str, counterpart: str) -> N
 
 
 def check_compressed(
-    pub: HashedWheel, reb: HashedWheel, divergences: Iterable[Divergence]
+    pub: HashedWheel,
+    reb: HashedWheel,
+    divergences: Iterable[Divergence],
+    trees: tuple[Trees, Trees],
 ) -> CompressedCheck:
     """Each published ``X.json.gz`` only in the published wheel whose ``X.json`` is only in the
-    rebuilt one, checked: the pairs that hold and why the others do not."""
+    rebuilt one, checked: the pairs that hold and why the others do not. ``trees``: both
+    wheels' installed trees (installed.installed_trees)."""
     divergences = list(divergences)
     only_pub = {
         d.member
@@ -195,7 +220,7 @@ def check_compressed(
         if not _candidate(name) or counterpart not in only_reb:
             continue
         try:
-            _check(pub, reb, name, counterpart)
+            _check(pub, reb, name, counterpart, trees)
         except _Refused as e:
             refused[name] = f"not the gzip of the rebuilt {counterpart}: {e}"
             continue

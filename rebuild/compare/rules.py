@@ -9,6 +9,7 @@ no rule matches stays unexplained: that is what a reviewer must look at.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -64,6 +65,14 @@ class RuleContext:
     # The published WHEEL's Generator value, named in a reason as the likely tool (the
     # publisher's word: it never decides whether a rule holds).
     generator: str | None = None
+
+    @functools.cached_property
+    def gzip_by_name(self) -> Mapping[tuple[Side, str], GzipPair]:
+        """Each gzip pair by (side, member), for a lookup per divergence."""
+        return {
+            **{(Side.PUBLISHED, p.published): p for p in self.gzipped},
+            **{(Side.REBUILT, p.rebuilt): p for p in self.gzipped},
+        }
 
     @classmethod
     def of(
@@ -147,9 +156,9 @@ def _respelled_words(d: Divergence, context: RuleContext) -> Mapping[str, str]:
 
 def _gzip_pair(d: Divergence, context: RuleContext) -> GzipPair | None:
     if d.kind is DivergenceKind.ONLY_PUBLISHED and d.side is Side.PUBLISHED:
-        return next((p for p in context.gzipped if p.published == d.member), None)
+        return context.gzip_by_name.get((Side.PUBLISHED, d.member or ""))
     if d.kind is DivergenceKind.ONLY_REBUILT and d.side is Side.REBUILT:
-        return next((p for p in context.gzipped if p.rebuilt == d.member), None)
+        return context.gzip_by_name.get((Side.REBUILT, d.member or ""))
     return None
 
 

@@ -242,3 +242,21 @@ def test_a_duplicated_gz_entry_stays_unexplained(tmp_path: Path) -> None:
     assert "duplicate-name" in only(result, name)
     assert not [d for d in result.divergences if "published-gzip" in d.rules]
     assert result.verdict is Verdict.DIVERGENT
+
+
+def test_a_gz_that_some_cpython_installs_elsewhere_stays_unexplained(tmp_path: Path) -> None:
+    # CPython 3.12+ reads the Info-ZIP Unicode Path field: the entry lands at another path
+    # there, which the pairing by stored name alone would miss.
+    name = f"{DATA}/a.json.gz"
+    elsewhere = f"{DATA}/b.json.gz".encode()
+    field = struct.pack("<BL", 1, zlib.crc32(name.encode())) + elsewhere
+    extra = struct.pack("<HH", 0x7075, len(field)) + field
+    pub = make_wheel(tmp_path / "p.whl", changes={name: gz(PLAIN, "a.json")}, extra={name: extra})
+    reb = make_wheel(tmp_path / "r.whl", changes={f"{DATA}/a.json": PLAIN})
+    result = compare_wheels(pub, reb)
+    assert "only-published" in only(result, name)
+    assert not [d for d in result.divergences if "published-gzip" in d.rules]
+    (finding,) = [
+        d for d in result.unexplained if d.member == name and d.kind.value == "only-published"
+    ]
+    assert "not installed at its stored name" in finding.detail
