@@ -12,7 +12,9 @@ from pathlib import Path
 import pytest
 
 from rebuild.compare import compare_wheels
-from rebuild.models import Comparison, DivergenceKind, Verdict
+from rebuild.compare.compressed import GzipPair
+from rebuild.compare.rules import explain
+from rebuild.models import Comparison, Divergence, DivergenceKind, Side, Verdict
 
 from .wheels import make_wheel
 
@@ -260,3 +262,21 @@ def test_a_gz_that_some_cpython_installs_elsewhere_stays_unexplained(tmp_path: P
         d for d in result.unexplained if d.member == name and d.kind.value == "only-published"
     ]
     assert "not installed at its stored name" in finding.detail
+
+
+def test_the_rule_needs_the_checked_pair_on_the_right_side() -> None:
+    pair = GzipPair(f"{DATA}/a.json.gz", f"{DATA}/a.json")
+    pub = Divergence(DivergenceKind.ONLY_PUBLISHED, "x", pair.published, side=Side.PUBLISHED)
+    reb = Divergence(DivergenceKind.ONLY_REBUILT, "x", pair.rebuilt, side=Side.REBUILT)
+    assert [d.rules for d in explain([pub, reb], gzipped=frozenset({pair}))] == [
+        ("published-gzip",),
+        ("published-gzip",),
+    ]
+    # Without the check's pair, or with the names on the other sides: nothing.
+    assert [d.rules for d in explain([pub, reb])] == [(), ()]
+    swapped = [
+        Divergence(DivergenceKind.ONLY_REBUILT, "x", pair.published, side=Side.REBUILT),
+        Divergence(DivergenceKind.ONLY_PUBLISHED, "x", pair.rebuilt, side=Side.PUBLISHED),
+        Divergence(DivergenceKind.CONTENT, "x", pair.published),
+    ]
+    assert [d.rules for d in explain(swapped, gzipped=frozenset({pair}))] == [(), (), ()]

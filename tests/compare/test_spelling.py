@@ -222,3 +222,34 @@ def test_crlf_in_a_nested_metadata_file_is_not_this_rule(tmp_path: Path) -> None
     reb = make_wheel(tmp_path / "r.whl", changes={nested: METADATA})
     result = compare_wheels(pub, reb)
     assert nested in [d.member for d in result.unexplained]
+
+
+def test_the_generator_named_in_the_reason_is_the_publishers_text_made_safe(
+    tmp_path: Path,
+) -> None:
+    hostile = WHEEL.replace(b"bdist_wheel (0.43.0)", b"bdist_wheel (0.30.0)\x1b[2J\x07")
+    pub = make_wheel(
+        tmp_path / "p.whl", changes={NAME: metadata("a (>=1)"), f"{DIST_INFO}/WHEEL": hostile}
+    )
+    reb = make_wheel(
+        tmp_path / "r.whl", changes={NAME: metadata("a>=1"), f"{DIST_INFO}/WHEEL": hostile}
+    )
+    result = compare_wheels(pub, reb)
+    (field,) = [d for d in result.divergences if d.kind is DivergenceKind.METADATA_FIELD]
+    why = field.explanation or ""
+    assert "Generator: bdist_wheel (0.30.0)\\x1b[2J\\x07" in why
+    assert "\x1b" not in why
+
+
+def test_without_a_wheel_file_the_reason_names_no_generator(tmp_path: Path) -> None:
+    pub = make_wheel(
+        tmp_path / "p.whl", changes={NAME: metadata("a (>=1)"), f"{DIST_INFO}/WHEEL": None}
+    )
+    reb = make_wheel(
+        tmp_path / "r.whl", changes={NAME: metadata("a>=1"), f"{DIST_INFO}/WHEEL": None}
+    )
+    (field,) = [
+        d for d in compare_wheels(pub, reb).divergences if d.kind is DivergenceKind.METADATA_FIELD
+    ]
+    assert field.rules == ("requires-dist-spelling",)
+    assert "Generator" not in (field.explanation or "")
