@@ -22,7 +22,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rebuild.compare.analysers import DEFAULT_ANALYSERS, MemberAnalyser
-from rebuild.compare.installed import compare_installed
+from rebuild.compare.compressed import CompressedCheck, check_compressed
+from rebuild.compare.installed import compare_installed, installed_trees
 from rebuild.compare.members import (
     CHUNK,
     HashedWheel,
@@ -199,6 +200,41 @@ def _loaded_libraries(archive: WheelArchive, found: Sequence[Divergence]) -> fro
     return frozenset(loaded)
 
 
+MAX_WHEEL_FILE_BYTES = 64 * 1024  # a WHEEL file larger than this is not read for its Generator
+
+
+def _generator_of(archive: WheelArchive) -> str | None:
+    """The ``Generator:`` of the wheel's one ``*.dist-info/WHEEL``, for a reason's wording."""
+    found = [
+        e
+        for e in archive.entries
+        if e.name.partition("/")[0].endswith(".dist-info") and e.name.partition("/")[2] == "WHEEL"
+    ]
+    if len(found) != 1 or found[0].info.file_size > MAX_WHEEL_FILE_BYTES:
+        return None
+    with archive.open_member(found[0]) as stream:
+        text = stream.read(MAX_WHEEL_FILE_BYTES + 1).decode("utf-8", "replace")
+    for line in text.splitlines():
+        name, colon, value = line.partition(":")
+        if colon and name.strip().lower() == "generator":
+            return value.strip()[:200] or None
+    return None
+
+
+def _say_why_not_paired(
+    divergences: Sequence[Divergence], compressed: CompressedCheck
+) -> list[Divergence]:
+    """A published ``.gz`` whose pairing failed says why, for the reviewer (it stays
+    unexplained)."""
+    said: list[Divergence] = []
+    for d in divergences:
+        why = compressed.refused.get(d.member or "")
+        if d.kind is DivergenceKind.ONLY_PUBLISHED and why is not None:
+            d = replace(d, detail="\n".join(filter(None, (d.detail, why))))
+        said.append(d)
+    return said
+
+
 def compare_wheels(
     published: Path,
     rebuilt: Path,
@@ -253,14 +289,23 @@ def compare_wheels(
                 )
                 members = compare_members(pub.hashed, reb.hashed, chosen, limits)
                 loaded = _loaded_libraries(pub_archive, members.divergences)
+                # Modelled once: the installed comparison and the gzip pairs both read them.
+                trees = (installed_trees(pub.hashed), installed_trees(reb.hashed))
+                compressed = check_compressed(pub.hashed, reb.hashed, members.divergences, trees)
+                # Read only when a reason may name it: every member is otherwise read once.
+                generator = (
+                    _generator_of(pub_archive)
+                    if any(d.field is not None for d in members.divergences)
+                    else None
+                )
                 # What pip and installer put on disk, compared path by path (installed.py).
                 installed = compare_installed(
-                    pub.hashed, reb.hashed, [*container, *members.divergences]
+                    pub.hashed, reb.hashed, [*container, *members.divergences], trees
                 )
     divergences = [
         *_merge_findings(pub.findings, reb.findings),
         *container,
-        *members.divergences,
+        *_say_why_not_paired(members.divergences, compressed),
         *_merge_findings(list(installed.published_findings), list(installed.rebuilt_findings)),
         *installed.divergences,
     ]
@@ -275,7 +320,7 @@ def compare_wheels(
                 rebuilt=f"{reb.info.size:,} bytes, sha256 {reb.info.sha256}",
             )
         )
-    divergences = explain(divergences, loaded=loaded)
+    divergences = explain(divergences, loaded=loaded, gzipped=compressed.pairs, generator=generator)
     return Comparison(
         published=pub.info,
         rebuilt=reb.info,

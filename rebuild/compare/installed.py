@@ -660,22 +660,29 @@ class InstalledComparison:
     autorun: tuple[str, ...]  # the published wheel's files that run by themselves
 
 
+Trees = Mapping[Setup, Tree]
+
+
 def compare_installed(
-    published: HashedWheel, rebuilt: HashedWheel | None, reported: Sequence[Divergence]
+    published: HashedWheel,
+    rebuilt: HashedWheel | None,
+    reported: Sequence[Divergence],
+    trees: tuple[Trees, Trees] | None = None,
 ) -> InstalledComparison:
     """Both wheels' installed trees, their findings and their differences.
 
     ``rebuilt`` None: the two files are the same bytes; only the published wheel's findings and
     files that run by themselves are computed. ``reported``: the divergences by stored name.
+    ``trees``: both wheels' ``installed_trees``, when the caller has them already.
     """
     from rebuild.compare.autorun import autorun_divergences, autorun_listing
 
-    pub_trees = installed_trees(published)
+    pub_trees = installed_trees(published) if trees is None else trees[0]
     pub_findings = tuple(tree_findings(pub_trees, Side.PUBLISHED))
     listing = autorun_listing(pub_trees)
     if rebuilt is None:
         return InstalledComparison(pub_findings, (), (), listing)
-    reb_trees = installed_trees(rebuilt)
+    reb_trees = installed_trees(rebuilt) if trees is None else trees[1]
     return InstalledComparison(
         pub_findings,
         tuple(tree_findings(reb_trees, Side.REBUILT)),
@@ -695,6 +702,7 @@ __all__ = [
     "Placed",
     "Setup",
     "Tree",
+    "Trees",
     "compare_installed",
     "compare_trees",
     "entry_points",

@@ -9,10 +9,14 @@ no rule matches stays unexplained: that is what a reviewer must look at.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
+from rebuild.compare.analysers.wording import clean
+from rebuild.compare.spelling import requirements_respelled
 from rebuild.models import (
     Comparison,
     Divergence,
@@ -27,6 +31,9 @@ from rebuild.models import (
     Verdict,
 )
 from rebuild.verdict import decide
+
+if TYPE_CHECKING:
+    from rebuild.compare.compressed import GzipPair
 
 # Member-layer kinds that are a member's own divergence (not a consequence recorded elsewhere).
 _OWN = frozenset(
@@ -53,10 +60,27 @@ class RuleContext:
     # The DT_NEEDED names of the published wheel's shared objects: auditwheel grafts only what
     # one of them loads.
     loaded: frozenset[str] = frozenset()
+    # Published X.json.gz members checked to decompress to the rebuilt X.json (compressed.py).
+    gzipped: frozenset[GzipPair] = frozenset()
+    # The published WHEEL's Generator value, named in a reason as the likely tool (the
+    # publisher's word: it never decides whether a rule holds).
+    generator: str | None = None
+
+    @functools.cached_property
+    def gzip_by_name(self) -> Mapping[tuple[Side, str], GzipPair]:
+        """Each gzip pair by (side, member), for a lookup per divergence."""
+        return {
+            **{(Side.PUBLISHED, p.published): p for p in self.gzipped},
+            **{(Side.REBUILT, p.rebuilt): p for p in self.gzipped},
+        }
 
     @classmethod
     def of(
-        cls, divergences: Iterable[Divergence], loaded: frozenset[str] = frozenset()
+        cls,
+        divergences: Iterable[Divergence],
+        loaded: frozenset[str] = frozenset(),
+        gzipped: frozenset[GzipPair] = frozenset(),
+        generator: str | None = None,
     ) -> RuleContext:
         divergences = list(divergences)
         return cls(
@@ -68,6 +92,8 @@ class RuleContext:
                 if d.kind in _ONE_SIDE and (lib := _grafted_library(d.member)) is not None
             ),
             loaded,
+            gzipped,
+            generator,
         )
 
 
@@ -75,8 +101,14 @@ class RuleContext:
 class Rule:
     id: str
     kinds: frozenset[DivergenceKind]
-    reason: str  # may name the divergence's member as {member}
+    reason: str  # may name the divergence's member as {member}, and each key of ``words``
     when: Callable[[Divergence, RuleContext], bool] | None = None
+    # Further words of the reason, from the divergence and the context (only once it matched).
+    words: Callable[[Divergence, RuleContext], Mapping[str, str]] | None = None
+
+    def reason_for(self, divergence: Divergence, context: RuleContext) -> str:
+        words = {} if self.words is None else self.words(divergence, context)
+        return self.reason.format(member=divergence.member, **words)
 
     def matches(self, divergence: Divergence, context: RuleContext) -> bool:
         return divergence.kind in self.kinds and (
@@ -100,6 +132,48 @@ def _backend_version_only(d: Divergence, _: RuleContext) -> bool:
 
 def _follows_member(d: Divergence, context: RuleContext) -> bool:
     return d.member in context.changed_members
+
+
+def _requires_dist(d: Divergence) -> str | None:
+    """The cause when a METADATA Requires-Dist divergence holds the same requirements."""
+    top, _, rest = (d.member or "").partition("/")
+    if not top.endswith(".dist-info") or rest != "METADATA":
+        return None
+    if (d.field or "").lower() != "requires-dist" or d.changed_lines is None:
+        return None
+    return requirements_respelled(_values(d, "-"), _values(d, "+"))
+
+
+def _respelled(d: Divergence, _: RuleContext) -> bool:
+    return _requires_dist(d) is not None
+
+
+def _respelled_words(d: Divergence, context: RuleContext) -> Mapping[str, str]:
+    generator = context.generator
+    said = f" (the published WHEEL says Generator: {clean(generator)})" if generator else ""
+    return {"cause": f"{_requires_dist(d)}{said}"}
+
+
+def _gzip_pair(d: Divergence, context: RuleContext) -> GzipPair | None:
+    if d.kind is DivergenceKind.ONLY_PUBLISHED and d.side is Side.PUBLISHED:
+        return context.gzip_by_name.get((Side.PUBLISHED, d.member or ""))
+    if d.kind is DivergenceKind.ONLY_REBUILT and d.side is Side.REBUILT:
+        return context.gzip_by_name.get((Side.REBUILT, d.member or ""))
+    return None
+
+
+def _gzipped(d: Divergence, context: RuleContext) -> bool:
+    return _gzip_pair(d, context) is not None
+
+
+def _gzip_words(d: Divergence, context: RuleContext) -> Mapping[str, str]:
+    pair = _gzip_pair(d, context)  # asked only once the rule matched: never None then
+    count = len(context.gzipped)
+    return {
+        "published": pair.published if pair else str(d.member),
+        "rebuilt": pair.rebuilt if pair else "",
+        "count": f"{count:,} file{'' if count == 1 else 's'}",
+    }
 
 
 _ONE_SIDE = frozenset({DivergenceKind.ONLY_PUBLISHED, DivergenceKind.ONLY_REBUILT})
@@ -246,6 +320,24 @@ RULES: tuple[Rule, ...] = (
         _follows_member,
     ),
     Rule(
+        "requires-dist-spelling",
+        frozenset({DivergenceKind.METADATA_FIELD}),
+        "the same requirements in another spelling: parsed with packaging, every one's name, "
+        "extras, specifiers, marker and URL are equal, one for one; {cause}",
+        _respelled,
+        _respelled_words,
+    ),
+    Rule(
+        "published-gzip",
+        _ONE_SIDE,
+        "a release step after the build: {count} published gzip-compressed, each decompressing "
+        "to the rebuilt file byte for byte (one gzip member, no extra bytes); the installed "
+        "file differs: {published} where the rebuild installs {rebuilt}, so the release's code "
+        "must read the compressed copy",
+        _gzipped,
+        _gzip_words,
+    ),
+    Rule(
         "generator-version",
         frozenset({DivergenceKind.METADATA_FIELD}),
         "build backend version differs (toolchain)",
@@ -259,19 +351,21 @@ def explain(
     rules: Sequence[Rule] = RULES,
     *,
     loaded: frozenset[str] = frozenset(),
+    gzipped: frozenset[GzipPair] = frozenset(),
+    generator: str | None = None,
 ) -> list[Divergence]:
     """The divergences, each unexplained one with the first matching rule's reason.
 
-    ``loaded``: the libraries the published wheel's shared objects need (see RuleContext).
+    ``loaded``, ``gzipped``, ``generator``: evidence beyond the divergences (see RuleContext).
     """
-    context = RuleContext.of(divergences, loaded)
+    context = RuleContext.of(divergences, loaded, gzipped, generator)
     explained: list[Divergence] = []
     for divergence in divergences:
         if divergence.outcome is Outcome.UNEXPLAINED and not divergence.reasons:
             rule = next((r for r in rules if r.matches(divergence, context)), None)
             if rule is not None:
                 divergence = divergence.explained_by(
-                    Reason(rule.id, rule.reason.format(member=divergence.member))
+                    Reason(rule.id, rule.reason_for(divergence, context))
                 )
         explained.append(divergence)
     return explained

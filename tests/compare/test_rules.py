@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+from rebuild.compare.analysers.metadata import CRLF_RULE
 from rebuild.compare.rules import RULES, Rule, explain
 from rebuild.compare.ziplayer import installs_executable
 from rebuild.models import Divergence, DivergenceKind, Layer, Reason
@@ -104,3 +106,10 @@ def test_an_existing_explanation_is_kept_and_custom_rules_apply() -> None:
     assert explain([Divergence(DivergenceKind.CONTENT, "x", "b.so")], [rule])[0].explanation == (
         "build path in b.so"
     )
+
+
+def test_every_rule_id_is_documented_in_the_readme() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Explanation rules", 1)[1].split("\n## ", 1)[0]
+    for rule in [*(r.id for r in RULES), CRLF_RULE]:
+        assert f"`{rule}`" in section, rule

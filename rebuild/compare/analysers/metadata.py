@@ -19,7 +19,8 @@ from collections.abc import Callable
 from rebuild.compare.analysers import MemberKind, MemberPair
 from rebuild.compare.analysers.text import describe_change, text_divergence
 from rebuild.compare.record import RecordRow, parse_record
-from rebuild.models import Divergence, DivergenceKind
+from rebuild.compare.spelling import crlf_of
+from rebuild.models import Divergence, DivergenceKind, Reason
 
 # Core metadata fields that may appear more than once (packaging.python.org, core metadata).
 _MULTI = frozenset(
@@ -168,7 +169,32 @@ def _compare_headers(pair: MemberPair, published: _Fields, rebuilt: _Fields) -> 
     return found
 
 
+CRLF_RULE = "metadata-crlf"
+_CRLF_REASON = (
+    "CRLF line endings: built on Windows. Every line of the published file ends in CRLF where "
+    "the rebuild's ends in LF, and with CRLF read as LF the bytes are the rebuilt file's: every "
+    "field parses the same (packaging's core metadata parser)"
+)
+
+
+def _line_endings_only(pair: MemberPair, published: bytes, rebuilt: bytes) -> Divergence:
+    """The published METADATA is the rebuilt one written with CRLF (spelling.crlf_of)."""
+    change = describe_change(pair.name, published, rebuilt, max_lines=pair.max_diff_lines)
+    return Divergence(
+        kind=DivergenceKind.CONTENT,
+        summary=change.summary,
+        member=pair.name,
+        published=pair.published.describe(),
+        rebuilt=pair.rebuilt.describe(),
+        analyser=MetadataAnalyser.name,
+    ).explained_by(Reason(CRLF_RULE, _CRLF_REASON))
+
+
 def _core_metadata(pair: MemberPair, published: bytes, rebuilt: bytes) -> list[Divergence]:
+    top, _, rest = pair.name.partition("/")
+    if top.endswith(".dist-info") and rest == "METADATA" and crlf_of(published, rebuilt):
+        # Decided here, where both sides' bytes are: the analyser holds the evidence whole.
+        return [_line_endings_only(pair, published, rebuilt)]
     old = _parse_headers(published)
     new = _parse_headers(rebuilt)
     if old is None or new is None:
