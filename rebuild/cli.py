@@ -1168,6 +1168,7 @@ def recipe_show(
         ),
         ("extra inputs", inputs or "none"),
         ("repair", f"auditwheel repair --plat {plan.repair}" if plan.repair else "none"),
+        ("system packages", ", ".join(plan.system_packages) or "none"),
         ("umask", plan.umask or "unknown"),
     ]
     for label, value in rows:

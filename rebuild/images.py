@@ -26,7 +26,7 @@ import tempfile
 import time
 import tomllib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -535,10 +535,17 @@ def list_images() -> list[ImageStatus]:
     return statuses
 
 
-def ensure_image(name: str, *, progress: Progress | None = None) -> ImageRef:
-    """The image ``name`` in the local engine: found, else pulled by digest, else bootstrapped."""
+def ensure_image(
+    name: str, *, packages: Sequence[str] = (), progress: Progress | None = None
+) -> ImageRef:
+    """The image ``name`` in the local engine: found, else pulled by digest, else bootstrapped.
+
+    With ``packages`` (Debian's names), an image derived from it that adds them, made once.
+    """
     say = progress or _quiet
     spec = load_spec(name)
+    if packages:
+        spec = with_packages(spec, packages)
     tag = image_tag(spec)
     image = container.find_image(tag)
     how = ImageSource.LOCAL
@@ -555,6 +562,28 @@ def ensure_image(name: str, *, progress: Progress | None = None) -> ImageRef:
         image = _bootstrap(spec, tag, say)
         how = ImageSource.BOOTSTRAPPED
     return _image_ref(spec, tag, image, how)
+
+
+def with_packages(spec: ImageSpec, packages: Sequence[str]) -> ImageSpec:
+    """``spec`` plus Debian ``packages``: a derived image no folder of containers/ defines (a
+    CI configuration's system packages), named after its base and a digest of the packages.
+    It has no packages.lock: its report says it is not pinned."""
+    wanted = tuple(sorted(set(packages)))
+    digest = hashlib.sha256("\n".join(wanted).encode()).hexdigest()[:8]
+    name = f"{spec.name}-with-{digest}"
+    return replace(
+        spec,
+        name=name,
+        description=f"{spec.name} + {', '.join(wanted)}",
+        reference="",
+        digest="",
+        pinned_image_id="",
+        pinned_manifest_sha256="",
+        directory=containers_dir() / name,
+        base=spec.name,
+        packages=wanted,
+        python_source=None,
+    )
 
 
 def bootstrap_image(name: str, progress: Progress | None = None) -> ImageRef:

@@ -457,6 +457,8 @@ class Plan:
     expected: tuple[ExpectedDivergence, ...] = ()
     # The compiler matched to the published objects' and the flags replayed (rebuild.toolchain).
     toolchain: Toolchain | None = None
+    # Debian packages installed on top of ``image`` (upstream CI's before-all; rebuild.ci_config).
+    system_packages: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -241,6 +241,7 @@ def check(
     # `compare` start without it.
     from rebuild.backend_requires import ask_backend
     from rebuild.build import check_image_python, prepare_inputs, run_build
+    from rebuild.ci_config import apply_ci_config
     from rebuild.images import ensure_image
     from rebuild.sources.generated import regenerate_cython
     from rebuild.sources.provenance import prepare_source
@@ -283,7 +284,11 @@ def check(
             inputs = prepare_inputs(
                 plan, sdist, workdir=workdir, index_url=index.index_url, cache=cache, log=progress
             )
-            image = ensure_image(plan.image, progress=progress).info()
+            # Upstream's CI configuration, now that the source is on disk (rebuild.ci_config).
+            plan = apply_ci_config(plan, inputs.source, published.path)
+            image = ensure_image(
+                plan.image, packages=plan.system_packages, progress=progress
+            ).info()
             check_image_python(plan, image)
             inputs = ask_backend(
                 plan,
@@ -454,9 +459,23 @@ def plan_release(
     progress("downloading")
     published, upload_time = _published_wheel(release, options.wheel, cache, [])
     plan = plan_for(target, published.path, upload_time, options.recipe)
+    if plan.recipe is None and release.sdist is not None:
+        plan = _with_ci_config(plan, cache.fetch(release.sdist).path, published.path, progress)
     chosen = wheel_choice_note(release)
     notes = (*resolved.notes, *([chosen] if chosen else []))
     return replace(plan, notes=(*plan.notes, *notes)) if notes else plan
+
+
+def _with_ci_config(plan: Plan, sdist: Path, published: Path, progress: Progress) -> Plan:
+    """The plan with the sdist's CI configuration applied, as a check applies it (without a
+    build: the sdist is extracted into a temporary directory and removed)."""
+    from rebuild.archive import extract_sdist
+    from rebuild.ci_config import apply_ci_config
+
+    progress("reading the sdist's CI configuration")
+    with tempfile.TemporaryDirectory(prefix="rebuild-plan-") as scratch:
+        source = extract_sdist(sdist, Path(scratch) / "source")
+        return apply_ci_config(plan, source, published)
 
 
 def plan_for(

@@ -30,6 +30,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 with open(os.path.join(HERE, "mode.txt")) as _f:
     MODE = _f.read().strip()
 NAME, VERSION = "demo", "1.0"
+# The wheel's tag: pure unless tag.txt names a platform tag (a wheel CI builds per platform).
+TAG = "py3-none-any"
+if os.path.exists(os.path.join(HERE, "tag.txt")):
+    with open(os.path.join(HERE, "tag.txt")) as _f:
+        TAG = _f.read().strip()
 
 
 def get_requires_for_build_wheel(config_settings=None):
@@ -53,6 +58,13 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
         raise SystemExit("the build failed on purpose")
     if MODE == "asks":
         import six  # installed only if the frontend asked the hook and installed its answer
+    if MODE == "ci":
+        # What upstream's CI configuration gives the build: a variable, and libffi's header.
+        import glob
+        if os.environ.get("DEMO_FLAVOUR") != "from-ci":
+            raise SystemExit("DEMO_FLAVOUR is not set as the CI configuration sets it")
+        if not glob.glob("/usr/include/ffi.h") + glob.glob("/usr/include/*/ffi.h"):
+            raise SystemExit("ffi.h: No such file (before-all installs libffi-devel)")
     if MODE == "hang":
         print("hanging", flush=True)
         while True:
@@ -67,12 +79,12 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
         f"{dist_info}/METADATA": b"Metadata-Version: 2.1\\nName: demo\\nVersion: 1.0\\n",
         f"{dist_info}/WHEEL": (
             b"Wheel-Version: 1.0\\nGenerator: demo-backend 1.0\\nRoot-Is-Purelib: true\\n"
-            b"Tag: py3-none-any\\n"
+            + f"Tag: {TAG}\\n".encode()
         ),
     }
     record = "".join(f"{n},{_digest(d)},{len(d)}\\n" for n, d in members.items())
     members[f"{dist_info}/RECORD"] = (record + f"{dist_info}/RECORD,,\\n").encode()
-    filename = f"{NAME}-{VERSION}-py3-none-any.whl"
+    filename = f"{NAME}-{VERSION}-{TAG}.whl"
     with zipfile.ZipFile(os.path.join(wheel_directory, filename), "w") as zf:
         for name, data in members.items():
             info = zipfile.ZipInfo(name, stamp)
@@ -99,15 +111,20 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(info, io.BytesIO(data))
 
 
-def make_sdist(path: Path, mode: str, code: bytes = CODE) -> Path:
-    """An sdist of demo 1.0 whose backend behaves as ``mode`` says."""
+def make_sdist(
+    path: Path, mode: str, code: bytes = CODE, *, pyproject: str = "", tag: str | None = None
+) -> Path:
+    """An sdist of demo 1.0 whose backend behaves as ``mode`` says; ``pyproject``: more TOML
+    for its pyproject.toml; ``tag``: the wheel's tag, when not pure."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with tarfile.open(path, "w:gz") as tar:
         _add(tar, "PKG-INFO", b"Metadata-Version: 2.1\nName: demo\nVersion: 1.0\n")
-        _add(tar, "pyproject.toml", PYPROJECT.encode())
+        _add(tar, "pyproject.toml", (PYPROJECT + pyproject).encode())
         _add(tar, "backend.py", BACKEND.encode())
         _add(tar, "mode.txt", mode.encode())
         _add(tar, "demo/__init__.py", code)
+        if tag is not None:
+            _add(tar, "tag.txt", tag.encode())
     return path
 
 
@@ -119,12 +136,14 @@ def _load_backend(tree: Path) -> ModuleType:
     return module
 
 
-def build_published_wheel(out: Path, code: bytes = CODE) -> Path:
+def build_published_wheel(out: Path, code: bytes = CODE, *, tag: str | None = None) -> Path:
     """The wheel the "publisher" made: the same backend, run on the host with SDE set."""
     tree = out / "tree"
     (tree / "demo").mkdir(parents=True)
     (tree / "backend.py").write_text(BACKEND)
     (tree / "mode.txt").write_text("ok")
+    if tag is not None:
+        (tree / "tag.txt").write_text(tag)
     (tree / "demo" / "__init__.py").write_bytes(code)
     return build_on_host(tree, out)
 

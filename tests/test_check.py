@@ -162,6 +162,34 @@ def test_what_the_backend_asks_for_at_build_time_is_resolved_and_given(
     ), report.notes
 
 
+CI_CONFIG = """
+[tool.cibuildwheel]
+environment = { DEMO_FLAVOUR = "from-ci" }
+before-all = "yum install -y libffi-devel && ./fetch-and-build-things.sh"
+"""
+
+
+def test_upstream_s_ci_configuration_gives_the_build_its_variables_and_packages(
+    tmp_path: Path, local_index: tuple[LocalServer, ServeRelease]
+) -> None:
+    # The backend builds only with the variable and libffi's header that cibuildwheel's
+    # configuration gives it: the rebuild takes both from the sdist, in an image derived with
+    # Debian's libffi-dev, and says so; the script it cannot replay is named.
+    tag = "cp311-cp311-linux_x86_64"
+    published = build_published_wheel(tmp_path / "published", tag=tag)
+    sdist = make_sdist(tmp_path / "sdist" / "demo-1.0.tar.gz", "ci", pyproject=CI_CONFIG, tag=tag)
+    url = local_index[1]("demo", published, sdist)
+    report = run_check(DEMO, tmp_path / "cache", url)
+    assert report.verdict is Verdict.REPRODUCIBLE, report.failure
+    assert report.plan is not None and report.build is not None
+    assert ("DEMO_FLAVOUR", "from-ci") in report.plan.environment
+    assert report.plan.system_packages == ("libffi-dev",)
+    origins = dict(report.plan.origins)
+    assert origins["environment DEMO_FLAVOUR"] == ("pyproject.toml [tool.cibuildwheel] environment")
+    assert report.build.image.name.startswith("bookworm-py311-with-")
+    assert any("./fetch-and-build-things.sh" in n for n in report.plan.notes)
+
+
 def test_a_release_without_sdist_is_failed_at_resolve(
     tmp_path: Path, local_index: tuple[LocalServer, ServeRelease]
 ) -> None:

@@ -556,7 +556,11 @@ def build_renderables(report: Report) -> list[RenderableType]:
             f"resolved as of {plan.exclude_newer.isoformat() if plan.exclude_newer else 'today'}"
             f" · SOURCE_DATE_EPOCH {plan.source_date_epoch or 'unset'} · umask {plan.umask}",
         ]
+        if plan.system_packages:
+            lines.append(f"system         {safe(', '.join(plan.system_packages))} added")
         lines += [f"  [dim]{safe(note)}[/]" for note in plan.notes]
+        lines.append("[dim]where each value came from[/]")
+        lines += [f"  [dim]{safe(name)}: {safe(origin)}[/]" for name, origin in plan.origins]
     if build is not None:
         image = build.image
         lines += [
