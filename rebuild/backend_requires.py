@@ -211,9 +211,16 @@ def read_answer(path: Path) -> tuple[str, ...]:
         raise BuildError("the backend's get_requires_for_build_wheel answer is not a list")
     for requirement in answer:
         try:
-            Requirement(requirement)
+            parsed = Requirement(requirement)
         except InvalidRequirement as e:
             raise BuildError(f"the backend asked for {requirement!r}, not a requirement") from e
+        if parsed.url is not None:
+            # The host would download it from wherever the source says, outside the index and
+            # outside the time-warp: the sdist under check would choose what the host fetches.
+            raise BuildError(
+                f"the backend asked for {parsed.name} from a URL ({parsed.url}), not an index",
+                hint="a build that needs a file from outside the index cannot be time-warped",
+            )
     return tuple(dict.fromkeys(answer))
 
 

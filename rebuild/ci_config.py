@@ -17,9 +17,12 @@ What is taken, and how:
 - ``config-settings``: passed to the backend, in order;
 - ``before-build``: never run (it typically installs from the network), and said.
 
-When the published wheel holds mypyc-compiled modules (``*__mypyc*.so``) and the source reads an
-environment variable whose name says MYPYC, that variable is set to 1, with both facts as the
-origin. A recipe overrides all of this: with one, nothing here applies.
+When the published wheel holds compiled modules (mypyc's ``*__mypyc*.so`` first) and the
+source reads an environment variable whose name says MYPYC, that variable is set to 1, with both
+facts as the origin. Likewise a hatchling build hook that is off by default
+(``enable-by-default = false``: chardet's mypyc and Cython hooks) is turned on, as hatch's
+``HATCH_BUILD_HOOK_ENABLE_<NAME>`` does, when the published wheel holds compiled members. A
+recipe overrides all of this: with one, nothing here applies.
 """
 
 from __future__ import annotations
@@ -87,6 +90,7 @@ def read_ci_config(source: Path, identifier: str, published: Path | None = None)
             break
     if published is not None:
         _take_mypyc(source, published, taken)
+        _take_hatch_hooks(source, published, taken)
     return CiConfig(
         environment=tuple(taken.environment),
         system_packages=tuple(dict.fromkeys(taken.packages)),
@@ -171,6 +175,11 @@ def _take(chosen: Mapping[str, tuple[Any, str]], name: str, taken: _Taken) -> No
     if "environment" in chosen:
         value, origin = chosen["environment"]
         for key, text in _environment(value):
+            if key in _RESERVED or key.startswith(_RESERVED_PREFIXES):
+                # The sandbox's own settings (offline uv, scratch dirs, the replayed timestamp)
+                # are not the source's to change: the source is what is under check.
+                taken.notes.append(f"not taken from {origin}: {key} (the sandbox sets it)")
+                continue
             taken.environment.append((key, text))
             taken.origins.append((f"environment {key}", origin))
     if "before-all" in chosen:
@@ -210,6 +219,12 @@ def _environment(value: object) -> Iterable[tuple[str, str]]:
 
 
 _VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Variables the sandbox sets for every build (rebuild.build.container_environment) or that would
+# change what runs rather than how the source builds.
+_RESERVED = frozenset(
+    {"HOME", "TMPDIR", "PATH", "LC_ALL", "TZ", "SOURCE_DATE_EPOCH", "LD_PRELOAD", "PYTHONPATH"}
+)
+_RESERVED_PREFIXES = ("UV_", "PIP_")
 
 
 def _settings(value: object) -> list[tuple[str, str]]:
@@ -275,12 +290,53 @@ def _package_names() -> dict[str, dict[str, str]]:
     }
 
 
-def _take_mypyc(source: Path, published: Path, taken: _Taken) -> None:
+def _compiled_members(published: Path) -> list[str]:
     try:
         with zipfile.ZipFile(published) as wheel:
-            compiled = sorted(n for n in wheel.namelist() if _MYPYC_MODULE.search(n))
+            return sorted(n for n in wheel.namelist() if n.endswith((".so", ".pyd")))
     except (OSError, zipfile.BadZipFile):
+        return []
+
+
+def _take_hatch_hooks(source: Path, published: Path, taken: _Taken) -> None:
+    """hatchling's build hooks that are off by default (``enable-by-default = false``) and that
+    hatch turns on with ``HATCH_BUILD_HOOK_ENABLE_<NAME>=true`` (chardet's mypyc and Cython
+    hooks), when the published wheel holds compiled members a pure build would not make."""
+    compiled = _compiled_members(published)
+    pyproject = source / "pyproject.toml"
+    if not compiled or not pyproject.is_file() or pyproject.stat().st_size > MAX_CONFIG_BYTES:
         return
+    try:
+        hatch = tomllib.loads(pyproject.read_text(encoding="utf-8")).get("tool", {}).get("hatch")
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError):
+        return
+    build = hatch.get("build", {}) if isinstance(hatch, dict) else {}
+    tables = [("[tool.hatch.build.hooks]", build.get("hooks"))]
+    wheel = build.get("targets", {}).get("wheel", {}) if isinstance(build, dict) else {}
+    if isinstance(wheel, dict):
+        tables.append(("[tool.hatch.build.targets.wheel.hooks]", wheel.get("hooks")))
+    already = {key for key, _ in taken.environment}
+    for where, hooks in tables:
+        for name, hook in hooks.items() if isinstance(hooks, dict) else ():
+            if not isinstance(hook, dict) or hook.get("enable-by-default", True) is not False:
+                continue
+            variable = f"HATCH_BUILD_HOOK_ENABLE_{str(name).upper().replace('-', '_')}"
+            if variable in already or not _VARIABLE.fullmatch(variable):
+                continue
+            taken.environment.append((variable, "true"))
+            taken.origins.append(
+                (
+                    f"environment {variable}",
+                    f"the published wheel holds compiled members ({compiled[0]}), and the "
+                    f"hatch build hook {name!r} ({where}) is off unless {variable} is set",
+                )
+            )
+
+
+def _take_mypyc(source: Path, published: Path, taken: _Taken) -> None:
+    # Compiled members, mypyc's own group module first: mypyc names it `<hash>__mypyc`, but a
+    # build of one module per extension (charset-normalizer 3.5) has none.
+    compiled = sorted(_compiled_members(published), key=lambda n: not _MYPYC_MODULE.search(n))
     if not compiled:
         return
     found: dict[str, str] = {}
@@ -302,7 +358,7 @@ def _take_mypyc(source: Path, published: Path, taken: _Taken) -> None:
         taken.origins.append(
             (
                 f"environment {variable}",
-                f"the published wheel holds mypyc-compiled modules ({compiled[0]}), and the "
+                f"the published wheel holds compiled modules ({compiled[0]}), and the "
                 f"source reads ${variable} ({where})",
             )
         )

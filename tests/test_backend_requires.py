@@ -94,6 +94,7 @@ def test_a_recipe_that_pins_the_whole_environment_is_not_asked(tmp_path: Path) -
         (b"not json", "is not a list"),
         (b"[" + b'"a",' * (MAX_ANSWER_BYTES // 4) + b'"a"]', "is not a list"),
         (b'["six==1.16.0", "not a requirement!!"]', "not a requirement"),
+        (b'["evil @ https://attacker.example/evil-1.0.tar.gz"]', "from a URL"),
     ],
 )
 def test_a_hostile_answer_is_refused(tmp_path: Path, data: bytes, says: str) -> None:

@@ -142,3 +142,46 @@ def test_recipe_show_applies_the_sdist_s_ci_configuration_without_a_build(
     assert dict(plan.origins)["system packages"] == (
         "pyproject.toml [tool.cibuildwheel.linux] before-all: zlib1g-dev"
     )
+
+
+def test_the_sandbox_s_own_variables_are_not_the_source_s_to_set(tmp_path: Path) -> None:
+    tree = _tree(
+        tmp_path,
+        {
+            "pyproject.toml": "[tool.cibuildwheel]\n"
+            'environment = { UV_OFFLINE = "0", PATH = "/evil", SOURCE_DATE_EPOCH = "1", '
+            'OK = "1" }\n'
+        },
+    )
+    config = read_ci_config(tree, ID)
+    assert config.environment == (("OK", "1"),)
+    assert sorted(n.split(": ")[-1] for n in config.notes) == [
+        "PATH (the sandbox sets it)",
+        "SOURCE_DATE_EPOCH (the sandbox sets it)",
+        "UV_OFFLINE (the sandbox sets it)",
+    ]
+
+
+def test_hatch_hooks_off_by_default_are_enabled_when_the_wheel_is_compiled(tmp_path: Path) -> None:
+    tree = _tree(
+        tmp_path,
+        {
+            "pyproject.toml": """
+[tool.hatch.build.targets.wheel.hooks.mypyc]
+enable-by-default = false
+dependencies = ["hatch-mypyc"]
+
+[tool.hatch.build.hooks.vcs]
+version-file = "_version.py"
+""",
+        },
+    )
+    compiled = make_wheel(
+        tmp_path / "c" / "demo-1.0-cp311-cp311-linux_x86_64.whl",
+        changes={"demo/_speed.cpython-311-x86_64-linux-gnu.so": b"\x7fELF"},
+    )
+    config = read_ci_config(tree, ID, compiled)
+    assert config.environment == (("HATCH_BUILD_HOOK_ENABLE_MYPYC", "true"),)
+    assert "hook 'mypyc' ([tool.hatch.build.targets.wheel.hooks])" in config.origins[0][1]
+    pure = make_wheel(tmp_path / "p" / "demo-1.0-py3-none-any.whl")
+    assert read_ci_config(tree, ID, pure).environment == ()

@@ -31,27 +31,35 @@ def _edit(containers: Path, old: str, new: str) -> None:
     spec.write_text(text.replace(old, new), encoding="utf-8")
 
 
-def test_the_cp311_image_builds_its_own_cpython_with_the_base_compiler() -> None:
-    spec = load_spec(OWN)
+# The cp311 images that build their own CPython, each with its base's compiler: the releases of
+# GCC the manylinux images used (devtoolset-10 until 2024, gcc-toolset-14 since).
+OWN_IMAGES = [("bullseye-py311", "3.9", "10.2.1"), ("trixie-py311", "3.13", "14.2.0")]
+
+
+@pytest.mark.parametrize(("name", "base_python", "gcc"), OWN_IMAGES)
+def test_the_cp311_images_build_their_own_cpython_with_the_base_compiler(
+    name: str, base_python: str, gcc: str
+) -> None:
+    spec = load_spec(name)
     base = load_spec(spec.base)
-    assert (spec.python, base.python) == ("3.11", "3.9")
+    assert (spec.python, base.python) == ("3.11", base_python)
     assert spec.python_source is not None
     assert spec.python_source.version == "3.11.2"
     assert spec.python_source.configure == ("--disable-shared", "--with-ensurepip=no")
     assert spec.interpreter == "python3.11"
     assert images.dockerfile_of(spec) == images.CPYTHON_TEMPLATE
     assert (containers_dir() / images.CPYTHON_TEMPLATE).is_file()
-    # Its compiler is the base's: GCC 10.2.1, and the toolchain knows its CPython is its own.
-    (compiler,) = toolchain.image_compilers([OWN]).values()
+    # Its compiler is the base's, and the toolchain knows its CPython is its own.
+    (compiler,) = toolchain.image_compilers([name]).values()
     assert compiler is not None
-    assert compiler.compiler.version == "10.2.1"
+    assert compiler.compiler.version == gcc
     assert compiler.own_python == "3.11.2"
 
 
 def test_every_source_built_image_is_pinned_with_the_interpreter_it_names() -> None:
     built = [load_spec(name) for name in images.spec_names()]
     own = [spec for spec in built if spec.python_source is not None]
-    assert {spec.name for spec in own} >= {"bullseye-py311"}
+    assert {spec.name for spec in own} >= {"bullseye-py311", "trixie-py311"}
     for spec in own:
         assert spec.python_source is not None
         assert spec.python_source.version.startswith(spec.python + ".")
@@ -201,9 +209,18 @@ cd /out && python3.11 -c 'import tiny; print("twice(21) =", tiny.twice(21))'
 
 
 @pytest.mark.docker
-def test_a_tiny_extension_gets_cpythons_own_flags_and_gcc_10(tmp_path: Path) -> None:
-    image = ensure_image(OWN)
-    pinned = load_spec(OWN).python_source
+@pytest.mark.parametrize(
+    ("name", "comment"),
+    [
+        ("bullseye-py311", "GCC: (Debian 10.2.1-6) 10.2.1"),
+        ("trixie-py311", "GCC: (Debian 14.2.0-19) 14.2.0"),
+    ],
+)
+def test_a_tiny_extension_gets_cpythons_own_flags_and_the_base_gcc(
+    tmp_path: Path, name: str, comment: str
+) -> None:
+    image = ensure_image(name)
+    pinned = load_spec(name).python_source
     assert pinned is not None
     assert image.python_source == f"{pinned.url}#sha256={pinned.sha256}"
     out = tmp_path / "out"
@@ -230,4 +247,4 @@ def test_a_tiny_extension_gets_cpythons_own_flags_and_gcc_10(tmp_path: Path) -> 
     (built,) = out.glob("tiny.cpython-311-x86_64-linux-gnu.so")
     elf = read_elf(built.read_bytes())
     assert not any(lib.startswith("libpython") for lib in elf.needed)
-    assert any("GCC: (Debian 10.2.1-6) 10.2.1" in c for c in elf.comment), elf.comment
+    assert any(comment in c for c in elf.comment), elf.comment

@@ -347,6 +347,12 @@ BUILT_TOO = Reason(
     "comparison accounts for every difference",
 )
 
+COMPRESSED_AFTER_BUILD = Reason(
+    "built-then-compressed",
+    "a gzip of a file the rebuild from this sdist made: the comparison checked that it inflates "
+    "to the rebuilt file's bytes (published-gzip)",
+)
+
 
 def explain_built(check: ProvenanceCheck, comparison: Comparison) -> ProvenanceCheck:
     """Findings about files the build itself writes, explained by the rebuild that wrote them.
@@ -362,8 +368,19 @@ def explain_built(check: ProvenanceCheck, comparison: Comparison) -> ProvenanceC
         and d.kind in _OWN_MEMBER_KINDS
         and (not d.explained or d.kind is DivergenceKind.ONLY_PUBLISHED)
     }
+    # A published gzip of a file the rebuild made, checked to inflate to the rebuilt bytes
+    # (rebuild.compare.compressed): the source, built and then compressed, accounts for it.
+    compressed = {
+        d.member
+        for d in comparison.divergences
+        if d.member
+        and d.kind is DivergenceKind.ONLY_PUBLISHED
+        and any(r.rule == "published-gzip" for r in d.reasons)
+    }
     findings = tuple(
-        d.explained_by(BUILT_TOO)
+        d.explained_by(COMPRESSED_AFTER_BUILD)
+        if d.kind is DivergenceKind.NOT_IN_SDIST and not d.explained and d.member in compressed
+        else d.explained_by(BUILT_TOO)
         if d.kind in _IN_WHEEL_ONLY and not d.explained and d.member not in unexplained
         else d
         for d in check.findings

@@ -64,3 +64,35 @@ def test_a_generated_file_the_rebuild_made_otherwise_or_not_at_all_stays() -> No
     other = comparison_of(Divergence(DivergenceKind.CONTENT, "differs", member="pkg/other.py"))
     (d,) = explain_built(check_of(finding()), other).findings
     assert d.explained
+
+
+GZ = "pkg/data/service.json.gz"
+
+
+def test_a_published_gzip_of_a_rebuilt_file_is_explained_only_when_the_comparison_checked_it() -> (
+    None
+):
+    def only_published(*reasons: Reason) -> Divergence:
+        return Divergence(
+            DivergenceKind.ONLY_PUBLISHED,
+            "only in the published wheel",
+            member=GZ,
+            side=Side.PUBLISHED,
+            outcome=Outcome.EXPLAINED if reasons else Outcome.UNEXPLAINED,
+            reasons=reasons,
+        )
+
+    checked = comparison_of(only_published(Reason("published-gzip", "inflates to the rebuilt")))
+    (d,) = explain_built(check_of(finding(GZ)), checked).findings
+    assert d.explained and d.rules == ("built-then-compressed",)
+    # Not checked to inflate to the rebuilt bytes (another rule, or none): it stays.
+    for comparison in (
+        comparison_of(only_published(Reason("some-rule", "some rule"))),
+        comparison_of(only_published()),
+    ):
+        (d,) = explain_built(check_of(finding(GZ)), comparison).findings
+        assert not d.explained
+    # A file other than the sdist's is never explained by compression.
+    differs = Divergence(DivergenceKind.DIFFERS_FROM_SDIST, "differs from the sdist", member=GZ)
+    (d,) = explain_built(check_of(differs), checked).findings
+    assert not d.explained
