@@ -18,7 +18,8 @@ What is taken, and how:
 - ``before-build``: never run (it typically installs from the network), and said.
 
 When the published wheel holds compiled modules (mypyc's ``*__mypyc*.so`` first) and the
-source reads an environment variable whose name says MYPYC, that variable is set to 1, with both
+source reads an environment variable that switches mypyc or Cython on (its name says MYPYC or
+CYTHON, and USE, FORCE, ENABLE or WITH), that variable is set to 1, with both
 facts as the origin. Likewise a hatchling build hook that is off by default
 (``enable-by-default = false``: chardet's mypyc and Cython hooks) is turned on, as hatch's
 ``HATCH_BUILD_HOOK_ENABLE_<NAME>`` does, when the published wheel holds compiled members. A
@@ -51,9 +52,14 @@ _INSTALLERS = {
     "apt": ("debian", "install"),
 }
 _PACKAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+_-]*$")
+# A variable the build reads that switches a compiler on: its name says MYPYC or CYTHON, and USE,
+# FORCE, ENABLE or WITH (CHARSET_NORMALIZER_USE_MYPYC, CHARSET_NORMALIZER_USE_CYTHON,
+# PYYAML_FORCE_CYTHON), not a variant of such a build (CHARSET_NORMALIZER_CYTHON_ABI3).
 _MYPYC_VARIABLE = re.compile(
-    r"""(?:getenv|environ\.get|environ\[)\s*\(?\s*["']([A-Z][A-Z0-9_]*MYPYC[A-Z0-9_]*)["']"""
+    r"""(?:getenv|environ\.get|environ\[)\s*\(?\s*["']"""
+    r"""([A-Z][A-Z0-9_]*(?:MYPYC|CYTHON)[A-Z0-9_]*)["']"""
 )
+_SWITCH_WORDS = ("USE", "FORCE", "ENABLE", "WITH")
 _MYPYC_MODULE = re.compile(r"__mypyc\.[^/]*\.so$")
 # Files of a source tree that decide whether mypyc runs, read for the variable's name.
 _BUILD_SCRIPTS = ("setup.py", "pyproject.toml", "setup.cfg", "build.py")
@@ -315,22 +321,30 @@ def _take_hatch_hooks(source: Path, published: Path, taken: _Taken) -> None:
     wheel = build.get("targets", {}).get("wheel", {}) if isinstance(build, dict) else {}
     if isinstance(wheel, dict):
         tables.append(("[tool.hatch.build.targets.wheel.hooks]", wheel.get("hooks")))
-    already = {key for key, _ in taken.environment}
     for where, hooks in tables:
         for name, hook in hooks.items() if isinstance(hooks, dict) else ():
             if not isinstance(hook, dict) or hook.get("enable-by-default", True) is not False:
                 continue
             variable = f"HATCH_BUILD_HOOK_ENABLE_{str(name).upper().replace('-', '_')}"
-            if variable in already or not _VARIABLE.fullmatch(variable):
-                continue
-            taken.environment.append((variable, "true"))
-            taken.origins.append(
-                (
-                    f"environment {variable}",
+            if _VARIABLE.fullmatch(variable):
+                _infer(
+                    taken,
+                    variable,
+                    "true",
                     f"the published wheel holds compiled members ({compiled[0]}), and the "
                     f"hatch build hook {name!r} ({where}) is off unless {variable} is set",
                 )
-            )
+
+
+def _infer(taken: _Taken, variable: str, value: str, origin: str) -> None:
+    """Set ``variable`` from inference, unless the CI configuration already set it."""
+    if variable not in {key for key, _ in taken.environment}:
+        taken.environment.append((variable, value))
+        taken.origins.append((f"environment {variable}", origin))
+
+
+def _is_switch(variable: str) -> bool:
+    return any(word in variable.split("_") for word in _SWITCH_WORDS)
 
 
 def _take_mypyc(source: Path, published: Path, taken: _Taken) -> None:
@@ -345,20 +359,18 @@ def _take_mypyc(source: Path, published: Path, taken: _Taken) -> None:
         if path.is_file() and path.stat().st_size <= MAX_CONFIG_BYTES:
             for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
                 for match in _MYPYC_VARIABLE.finditer(line):
-                    found.setdefault(match[1], f"{name}:{number}")
+                    if _is_switch(match[1]):
+                        found.setdefault(match[1], f"{name}:{number}")
     for backend in sorted(source.glob("*/backend.py"))[:5]:  # an in-tree backend wrapper
         for number, line in enumerate(backend.read_text(errors="replace").splitlines(), 1):
             for match in _MYPYC_VARIABLE.finditer(line):
-                found.setdefault(match[1], f"{backend.relative_to(source)}:{number}")
-    already = {key for key, _ in taken.environment}
+                if _is_switch(match[1]):
+                    found.setdefault(match[1], f"{backend.relative_to(source)}:{number}")
     for variable, where in sorted(found.items()):
-        if variable in already:
-            continue
-        taken.environment.append((variable, "1"))
-        taken.origins.append(
-            (
-                f"environment {variable}",
-                f"the published wheel holds compiled modules ({compiled[0]}), and the "
-                f"source reads ${variable} ({where})",
-            )
+        _infer(
+            taken,
+            variable,
+            "1",
+            f"the published wheel holds compiled modules ({compiled[0]}), and the "
+            f"source reads ${variable} ({where})",
         )

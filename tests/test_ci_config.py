@@ -185,3 +185,18 @@ version-file = "_version.py"
     assert "hook 'mypyc' ([tool.hatch.build.targets.wheel.hooks])" in config.origins[0][1]
     pure = make_wheel(tmp_path / "p" / "demo-1.0-py3-none-any.whl")
     assert read_ci_config(tree, ID, pure).environment == ()
+
+
+def test_a_cython_switch_is_set_and_a_variant_of_the_build_is_not(tmp_path: Path) -> None:
+    tree = _tree(
+        tmp_path,
+        {
+            "setup.py": 'import os\nUSE = os.getenv("DEMO_USE_CYTHON") == "1"\n'
+            'ABI3 = os.getenv("DEMO_CYTHON_ABI3") == "1"\n'
+        },
+    )
+    compiled = make_wheel(
+        tmp_path / "c" / "demo-1.0-cp311-cp311-linux_x86_64.whl",
+        changes={"demo/md.cpython-311-x86_64-linux-gnu.so": b"\x7fELF"},
+    )
+    assert read_ci_config(tree, ID, compiled).environment == (("DEMO_USE_CYTHON", "1"),)
