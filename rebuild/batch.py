@@ -15,6 +15,7 @@ rather than verifying a file nobody locked.
 from __future__ import annotations
 
 import enum
+import json
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -35,6 +36,7 @@ from rebuild.models import (
     BuildLimits,
     DistKind,
     Failure,
+    Plan,
     Release,
     Report,
     Verdict,
@@ -134,6 +136,20 @@ class _Work:
     reused: StoredResult | None
     seconds: float
     timings: tuple[tuple[str, float], ...] = ()
+    # A distributed verification's key (release, plan, ticket): stored once under it.
+    task_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Dispatch:
+    """A release to verify, with what the set-up found: the indexes to ask (the one serving a
+    locked wheel first) and the selector naming the wheel. ``plan``: the plan a check will
+    follow, when the executor asked for it (to send the release where it can be built)."""
+
+    index_url: str | None
+    extra_index_urls: tuple[str, ...]
+    selector: WheelSelector
+    plan: Plan | None = None
 
 
 # pipeline.check's progress messages that open a stage, and the stage's name in the store.
@@ -220,8 +236,12 @@ def _honour_hashes(report: Report, pinned: PinnedRelease) -> Report:
     return report
 
 
-class _Verifier:
-    """The work one release needs, run on an executor's thread; touches no store."""
+class Verifier:
+    """The work one release needs, run on an executor's thread; touches no store.
+
+    In two steps, so that an executor may run the second elsewhere: :meth:`prepare` (here: the
+    lock's wheel, and the reuse of a stored verdict) and :func:`verify_dispatched` (the check).
+    """
 
     def __init__(
         self,
@@ -235,8 +255,20 @@ class _Verifier:
         self.cache_dir = options.cache_dir or default_cache_dir()
 
     def __call__(self, pinned: PinnedRelease) -> _Work:
-        clock = _StageClock()
         self.on_event(BatchEvent(EventKind.STARTED, pinned))
+        clock = _StageClock()
+        prepared = self.prepare(pinned, clock=clock)
+        if isinstance(prepared, _Work):
+            return prepared
+        return verify_dispatched(pinned, prepared, self.options, clock=clock)
+
+    def prepare(
+        self, pinned: PinnedRelease, *, plan: bool = False, clock: _StageClock | None = None
+    ) -> _Work | Dispatch:
+        """A finished piece of work (a stored verdict reused, a set-up that failed) or what a
+        check of the release needs; with ``plan``, the plan too (a failure to plan is a
+        failed report, as a check would have made)."""
+        clock = clock or _StageClock()
         index_url = self.options.index_url or pinned.index_url
         extras = tuple(dict.fromkeys((*pinned.extra_index_urls, *self.options.extra_index_urls)))
         selector = self.options.selector
@@ -262,23 +294,16 @@ class _Verifier:
                 ).release
                 if self._same_plan(resolved, previous):
                     return _Work(None, previous, time.monotonic() - clock.start)
+            planned = None
+            if plan:
+                options = pipeline.CheckOptions(
+                    index_url=index_url, extra_index_urls=extras, cache_dir=self.options.cache_dir
+                )
+                planned = pipeline.plan_release(pinned.target, selector, options)
         except RebuildError as e:
             report = _failed(pinned, e, resolved)
             return _Work(report, None, time.monotonic() - clock.start, clock.timings())
-        clock.mark("setup")
-        report = pipeline.check(
-            pinned.target,
-            selector,
-            pipeline.CheckOptions(
-                index_url=index_url,
-                extra_index_urls=extras,
-                cache_dir=self.options.cache_dir,
-                limits=BuildLimits(timeout_s=self.options.timeout_s),
-            ),
-            progress=clock,
-        )
-        report = _honour_hashes(report, pinned)
-        return _Work(report, None, time.monotonic() - clock.start, clock.timings())
+        return Dispatch(index_url, extras, selector, planned)
 
     def _primary(self, pinned: PinnedRelease) -> str:
         return choose_index_url(self.options.index_url or pinned.index_url)
@@ -291,6 +316,36 @@ class _Verifier:
         artifact = Cache(self.cache_dir).fetch(wheel)
         plan = pipeline.plan_for(resolved.target, artifact.path, wheel.upload_time)
         return plan_digest(plan) == previous.plan_digest
+
+
+def verify_dispatched(
+    pinned: PinnedRelease,
+    dispatch: Dispatch,
+    options: BatchOptions,
+    *,
+    clock: _StageClock | None = None,
+) -> _Work:
+    """Check one prepared release (on this machine: a local pool's thread, or a worker)."""
+    clock = clock or _StageClock()
+    clock.mark("setup")
+    report = pipeline.check(
+        pinned.target,
+        dispatch.selector,
+        pipeline.CheckOptions(
+            index_url=dispatch.index_url,
+            extra_index_urls=dispatch.extra_index_urls,
+            cache_dir=options.cache_dir,
+            limits=BuildLimits(timeout_s=options.timeout_s),
+        ),
+        progress=clock,
+    )
+    report = _honour_hashes(report, pinned)
+    return _Work(report, None, time.monotonic() - clock.start, clock.timings())
+
+
+def failed_work(pinned: PinnedRelease, error: RebuildError, seconds: float = 0.0) -> _Work:
+    """The work of a release that could not be verified at all (an executor's failure)."""
+    return _Work(_failed(pinned, error, None), None, seconds)
 
 
 def _reusable(result: StoredResult) -> bool:
@@ -370,7 +425,7 @@ def run_batch(
 
     cache_dir = options.cache_dir or default_cache_dir()
     outcomes: list[Outcome] = []
-    verifier = _Verifier(options, previous, emit)
+    verifier = Verifier(options, previous, emit)
     try:
         for pinned, work in executor.map_unordered(verifier, batch.releases):
             outcomes.append(_record(store, run_id, pinned, work, cache_dir, options.signer))
@@ -426,6 +481,7 @@ def _record(
         timings=work.timings,
         report_path=path,
         attestation=attestation_of(report, signer),
+        task_key=work.task_key,
     )
     unexplained = len(report.comparison.unexplained) if report.comparison else 0
     return Outcome(pinned, result_id, report.verdict, unexplained, False, work.seconds)
@@ -497,3 +553,30 @@ def summary_document(review: Review, *, run: BatchResult | None = None) -> dict[
             "seconds": round(run.seconds, 3),
         }
     return document
+
+
+# --- work that travels (a distributed executor's results) -----------------------------------
+
+WORK_SCHEMA_VERSION = 1
+
+
+def work_document(work: _Work) -> dict[str, Any]:
+    """A new report and its timings as JSON values (the report in its versioned schema)."""
+    if work.report is None:
+        raise RebuildError("only a new report travels, not a reused verdict (internal)")
+    return {
+        "schema_version": WORK_SCHEMA_VERSION,
+        # render: the document as written to disk, credentials redacted.
+        "report": json.loads(json_report.render(work.report)),
+        "seconds": work.seconds,
+        "timings": [[stage, seconds] for stage, seconds in work.timings],
+    }
+
+
+def work_from_document(document: dict[str, Any], *, task_key: str | None = None) -> _Work:
+    """The work :func:`work_document` described; ValueError if it is not such a document."""
+    if document.get("schema_version") != WORK_SCHEMA_VERSION:
+        raise ValueError(f"a result of schema version {document.get('schema_version')!r}")
+    report = json_report.from_document(document["report"])
+    timings = tuple((str(stage), float(seconds)) for stage, seconds in document["timings"])
+    return _Work(report, None, float(document["seconds"]), timings, task_key)

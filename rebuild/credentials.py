@@ -108,6 +108,29 @@ def _from_keyring(origin: tuple[str, str]) -> tuple[str, str] | None:
     return credential
 
 
+def keep_secret_of(url: str) -> str:
+    """``url`` (a broker's, say) with its whole userinfo shown as ****, for a person to read;
+    its user and password are registered as secrets, so that :func:`redact` hides them in any
+    text that quotes them (a library's error), whatever form the URL took there.
+
+    Unlike :func:`register`, nothing is kept to be sent anywhere: the URL itself is what the
+    caller connects with.
+    """
+    url = expand_variables(url)
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    # The password; a userinfo without one is a token. A user name ("default") is no secret,
+    # and registering it would blot the word out of every text.
+    secret = unquote(password if colon else user)
+    if secret:
+        with _lock:
+            _secrets.update({secret, quote(secret, safe="")})
+    return urlunsplit((parts.scheme, f"{REDACTED}@{host}", parts.path, parts.query, parts.fragment))
+
+
 def with_credentials(url: str) -> str:
     """``url`` with the credentials registered for its host put back: only for a tool that
     takes them in a URL (uv), passed through its environment, never its command line."""

@@ -103,6 +103,15 @@ class AttestationError(RebuildError):
     stage = "attestation"
 
 
+class DistributedError(RebuildError):
+    """A distributed batch cannot go on: the broker does not answer, no worker can build a
+    release or answers at all, a worker cannot build (no engine, no image), a result is too
+    large to travel."""
+
+    exit_code = 14
+    stage = "distributed"
+
+
 EXIT_CODES: dict[int, str] = {
     EXIT_REPRODUCIBLE: "reproducible or equivalent: every member's bytes match",
     EXIT_DIVERGENT: "divergent: at least one member differs or exists on one side only",
@@ -117,4 +126,5 @@ EXIT_CODES: dict[int, str] = {
     EXIT_NEEDS_REVIEW: "batch/review: regressions or unexplained divergences need review",
     UnreachableError.exit_code: "index unreachable: refused, timed out or no route (an outage)",
     AttestationError.exit_code: "attestation did not verify: signature, key or subject",
+    DistributedError.exit_code: "distributed: broker or workers unreachable, no worker can build",
 }

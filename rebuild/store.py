@@ -40,7 +40,7 @@ from packaging.version import InvalidVersion, Version
 from rebuild.errors import EXIT_NEEDS_REVIEW, EXIT_REPRODUCIBLE, RebuildError, UsageError
 from rebuild.models import Origin, Outcome, Plan, Reason, Report, Verdict
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 STORE_FILENAME = "results.sqlite"
 
 # MIGRATIONS[n] takes a store at schema version n to n + 1.
@@ -144,6 +144,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             keyid TEXT,
             bundle TEXT NOT NULL
         )""",
+    ),
+    # 4: the key a distributed batch gives each verification it sends out (the release, its
+    # plan, the ticket): a task that ran twice, or a result read twice, is stored once.
+    (
+        "ALTER TABLE results ADD COLUMN task_key TEXT",
+        "CREATE UNIQUE INDEX results_task_key ON results (task_key) WHERE task_key IS NOT NULL",
     ),
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION  # noqa: S101 - a module invariant, checked at import
@@ -451,10 +457,14 @@ class Store:
         timings: Sequence[tuple[str, float]] = (),
         report_path: Path | None = None,
         attestation: tuple[str, str | None] | None = None,
+        task_key: str | None = None,
     ) -> int:
         """Store one verification as the release's current result; returns its id.
 
         ``attestation``: the in-toto bundle of the result and the id of the key that signed it.
+        ``task_key``: what identifies the verification across processes (a distributed task);
+        a result already stored under it is not stored again, and its id is returned (counted
+        for ``run_id`` too).
         """
         if report.target is None:
             raise RebuildError("a report without a target cannot be stored (internal)")
@@ -500,9 +510,22 @@ class Store:
             "seconds": seconds,
             "report_path": str(report_path) if report_path else None,
             "log_path": str(log_path) if log_path else None,
+            "task_key": task_key,
         }
         with self._transaction() as db:
             release_id = self._release_id(db, report.target.project, report.target.version)
+            if task_key is not None:
+                found = db.execute(
+                    "SELECT id FROM results WHERE task_key = ?", (task_key,)
+                ).fetchone()
+                if found is not None:
+                    if run_id is not None:
+                        db.execute(
+                            "INSERT OR IGNORE INTO run_items (run_id, release_id, result_id, "
+                            "reused) VALUES (?, ?, ?, 0)",
+                            (run_id, release_id, int(found[0])),
+                        )
+                    return int(found[0])
             db.execute("UPDATE results SET current = 0 WHERE release_id = ?", (release_id,))
             columns = ", ".join(row)
             marks = ", ".join(f":{k}" for k in row)

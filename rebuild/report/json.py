@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import enum
 import json
+import types
+import typing
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -78,3 +80,84 @@ def write_plan(plan: Plan, path: Path) -> None:
 
 def write(report: Report, path: Path) -> None:
     write_atomically(path, render(report))
+
+
+# --- reading a report back -------------------------------------------------------------------
+
+
+def from_document(document: dict[str, Any]) -> Report:
+    """The :class:`Report` a document of this schema version describes (a worker's result).
+
+    Strict: a document of another schema version, or whose fields do not fit the models, is
+    refused with a ValueError rather than read half-way.
+    """
+    version = document.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ValueError(
+            f"a report of schema version {version!r}; this rebuild reads {SCHEMA_VERSION}"
+        )
+    body = {k: v for k, v in document.items() if k not in ("schema_version", "summary")}
+    report = _read(Report, body, "report")
+    if not isinstance(report, Report):  # pragma: no cover - _read returns what it is asked for
+        raise ValueError("not a report")
+    return report
+
+
+def _read(kind: Any, value: Any, where: str) -> Any:
+    """``value`` (plain JSON) as the type ``kind`` of :mod:`rebuild.models` says."""
+    origin = typing.get_origin(kind)
+    if origin in (types.UnionType, typing.Union):
+        options = typing.get_args(kind)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in (o for o in options if o is not type(None)):
+            try:
+                return _read(option, value, where)
+            except ValueError as e:
+                errors.append(str(e))
+        raise ValueError("; ".join(errors))
+    if origin is tuple:
+        args = typing.get_args(kind)
+        if not isinstance(value, list):
+            raise ValueError(f"{where}: a list expected, not {type(value).__name__}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_read(args[0], v, f"{where}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise ValueError(f"{where}: {len(args)} items expected, not {len(value)}")
+        pairs = enumerate(zip(args, value, strict=True))
+        return tuple(_read(a, v, f"{where}[{i}]") for i, (a, v) in pairs)
+    if origin is frozenset:
+        (arg,) = typing.get_args(kind)
+        if not isinstance(value, list):
+            raise ValueError(f"{where}: a list expected")
+        return frozenset(_read(arg, v, where) for v in value)
+    if dataclasses.is_dataclass(kind) and isinstance(kind, type):
+        if not isinstance(value, dict):
+            raise ValueError(f"{where}: an object expected for {kind.__name__}")
+        hints = typing.get_type_hints(kind)
+        names = {f.name for f in dataclasses.fields(kind)}
+        unknown = set(value) - names
+        if unknown:
+            raise ValueError(f"{where}: unknown fields {sorted(unknown)} for {kind.__name__}")
+        return kind(**{k: _read(hints[k], v, f"{where}.{k}") for k, v in value.items()})
+    if isinstance(kind, type) and issubclass(kind, enum.Enum):
+        try:
+            return kind(value)
+        except ValueError as e:
+            raise ValueError(f"{where}: {value!r} is no {kind.__name__}") from e
+    if kind is datetime:
+        if not isinstance(value, str):
+            raise ValueError(f"{where}: a date expected")
+        return datetime.fromisoformat(value)
+    if kind is Path:
+        if not isinstance(value, str):
+            raise ValueError(f"{where}: a path expected")
+        return Path(value)
+    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if kind in (str, int, bool) and type(value) is kind:
+        return value
+    if kind is Any:
+        return value
+    raise ValueError(f"{where}: {value!r} is not a {getattr(kind, '__name__', kind)}")
