@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from rich.status import Status
 
     from rebuild.attest.keys import Ed25519Signer
+    from rebuild.distributed.coordinator import CeleryExecutor
     from rebuild.images import ImageRef
     from rebuild.inputs import BatchInput, PinnedRelease
     from rebuild.report.sarif import Checked
@@ -152,6 +153,16 @@ JsonOption = Annotated[
 ]
 
 
+BrokerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--broker",
+        envvar="REBUILD_BROKER",
+        help="Send the releases to `rebuild worker`s through this Redis URL "
+        "(redis://[:PASSWORD@]HOST:6379/0) instead of building here.",
+        show_default=False,
+    ),
+]
 SignKeyOption = Annotated[
     Path | None,
     typer.Option(
@@ -676,6 +687,15 @@ def batch(
             "match) and build nothing; exit 2 if a release cannot be planned.",
         ),
     ] = False,
+    broker: BrokerOption = None,
+    worker_timeout: Annotated[
+        float,
+        typer.Option(
+            "--worker-timeout",
+            help="With --broker: a release whose workers have all stopped answering for this "
+            "long, seconds, fails (and is sent again by the next run).",
+        ),
+    ] = 60.0,
 ) -> None:
     """Verify every release a lock or requirements file pins; keep the results in the store.
 
@@ -684,6 +704,10 @@ def batch(
     nothing is unexplained or regressed, 11 when something needs review (with
     --fail-on-attributed, also compiled code that could not be verified; with --strict, also a
     release that failed to verify), 2 on a bad input.
+
+    With --broker, the releases are built by `rebuild worker` processes on other machines
+    (Celery, Redis): same store, same progress; a batch stopped and run again follows what it
+    had sent rather than sending it again. Exit 14 when the broker or no worker answers.
     """
     import json as json_module
 
@@ -722,6 +746,7 @@ def batch(
         strict=strict,
         signer=_signer(sign_key, written=True),  # the store keeps every result's attestations
     )
+    executor = _distributed(broker, timeout, worker_timeout) if broker else None
     tally = {"done": 0, "running": 0, "failed": 0, "reused": 0}
     with (
         _open_store(store_path) as results,
@@ -756,7 +781,18 @@ def batch(
                 description=" · ".join(f"{v} {k}" for k, v in tally.items()),
             )
 
-        result = batch_module.run_batch(pinned, results, options, on_event=on_event)
+        try:
+            result = batch_module.run_batch(
+                pinned, results, options, executor=executor, on_event=on_event
+            )
+        finally:
+            if executor is not None:
+                executor.close()
+    if executor is not None and executor.resumed:
+        err.print(
+            f"{executor.resumed} release(s) were followed where an earlier run had sent them, "
+            "not sent again"
+        )
     for run_id in result.killed_runs:
         err.print(
             f"[yellow]run {run_id} was killed before it finished[/]: its results were kept, "
@@ -778,6 +814,116 @@ def batch(
     )
     _print_review(result.review)
     raise typer.Exit(result.exit_code)
+
+
+def _distributed(broker: str, timeout: float, worker_timeout: float) -> CeleryExecutor:
+    """The executor of `batch --broker`, connected, with the workers that answer shown."""
+    try:
+        from rebuild.distributed.coordinator import CeleryExecutor
+    except ImportError as e:
+        raise UsageError(
+            f"--broker needs Celery and Redis's client ({e.name} is missing)",
+            hint="pip install 'rebuild[distributed]'",
+        ) from e
+    executor = CeleryExecutor(broker, timeout_s=timeout, worker_timeout_s=worker_timeout)
+    workers = executor.connect()
+    chatter.print(f"[dim]· {len(workers)} worker(s) answer on {safe(executor.shown)}[/]")
+    for worker in workers:
+        chatter.print(f"[dim]  {safe(worker.name)}: {safe(', '.join(worker.queues))}[/]")
+    return executor
+
+
+@app.command()
+def worker(
+    broker: Annotated[
+        str,
+        typer.Option(
+            "--broker",
+            envvar="REBUILD_BROKER",
+            help="The Redis URL the batches send to: redis://[:PASSWORD@]HOST:6379/0 "
+            "(rediss:// with TLS; default: $REBUILD_BROKER).",
+            show_default=False,
+        ),
+    ],
+    concurrency: Annotated[
+        int, typer.Option("--concurrency", "-c", help="Releases built at once.")
+    ] = 1,
+    timeout: Annotated[
+        float,
+        typer.Option(
+            "--timeout",
+            help="The longest build this worker runs, seconds (a batch asking for more is "
+            "refused); the visibility timeout follows it.",
+        ),
+    ] = BuildLimits.timeout_s,
+    setup_timeout: Annotated[
+        float,
+        typer.Option(
+            "--setup-timeout",
+            help="Seconds allowed for a release's downloads and build environment, besides "
+            "its build.",
+        ),
+    ] = 600.0,
+    artifacts: Annotated[
+        Path | None,
+        typer.Option(
+            "--artifacts",
+            help="Shared directory (the same path on the coordinator) for rebuilt wheels, logs "
+            "and reports too large for the broker; reports point there.",
+            show_default=False,
+        ),
+    ] = None,
+    images: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--image",
+            help="Build only with this image (repeatable; default: every image the engine has).",
+            show_default=False,
+        ),
+    ] = None,
+    max_result_mb: Annotated[
+        float,
+        typer.Option("--max-result-mb", help="The largest report sent back through the broker."),
+    ] = 16.0,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", help="The worker's name (default: rebuild-PID@HOST).", show_default=False
+        ),
+    ] = None,
+    cache_dir: CacheOption = None,
+) -> None:
+    """Build releases a `batch --broker` sends (Celery worker; needs Docker and the images).
+
+    Checks the engine, the images and the broker first, says what it can build, then consumes
+    the queues of its images until stopped (Ctrl-C, SIGTERM). Exit 14 when it cannot be a
+    worker (no engine, no image, no broker).
+    """
+    try:
+        from rebuild.distributed import tasks
+        from rebuild.distributed.worker import serve
+    except ImportError as e:
+        raise UsageError(
+            f"`rebuild worker` needs Celery and Redis's client ({e.name} is missing)",
+            hint="pip install 'rebuild[distributed]'",
+        ) from e
+    if max_result_mb <= 0:
+        raise UsageError(f"--max-result-mb must be positive, not {max_result_mb}")
+    settings = tasks.WorkerSettings(
+        timeout_s=timeout,
+        cache_dir=cache_dir,
+        artifacts=artifacts.resolve() if artifacts else None,
+        max_result_bytes=int(max_result_mb * 1024 * 1024),
+    )
+    serve(
+        broker,
+        concurrency=concurrency,
+        settings=settings,
+        setup_s=setup_timeout,
+        images=tuple(images or ()),
+        name=name,
+        say=lambda line: chatter.print(f"[dim]· {safe(line)}[/]"),
+    )
 
 
 def _extras_note(release: PinnedRelease) -> str:

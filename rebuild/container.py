@@ -86,6 +86,16 @@ def engine() -> docker.DockerClient:
     return client
 
 
+def close_clients() -> None:
+    """Close the shared clients: before this process forks workers, which must each open their
+    own connection (a socket shared across a fork interleaves two processes' requests)."""
+    with _clients_lock:
+        for client in _clients.values():
+            with contextlib.suppress(*_ENGINE_FAILURES, OSError):
+                client.close()
+        _clients.clear()
+
+
 def _connect() -> docker.DockerClient:
     where = engine_address()
     if where.startswith("unix://"):
