@@ -129,7 +129,7 @@ class BatchOptions:
 
 
 @dataclass(frozen=True)
-class _Work:
+class Work:
     """What a worker hands back: a new report to record, or an earlier result to reuse."""
 
     report: Report | None
@@ -254,17 +254,17 @@ class Verifier:
         self.on_event = on_event
         self.cache_dir = options.cache_dir or default_cache_dir()
 
-    def __call__(self, pinned: PinnedRelease) -> _Work:
+    def __call__(self, pinned: PinnedRelease) -> Work:
         self.on_event(BatchEvent(EventKind.STARTED, pinned))
         clock = _StageClock()
         prepared = self.prepare(pinned, clock=clock)
-        if isinstance(prepared, _Work):
+        if isinstance(prepared, Work):
             return prepared
         return verify_dispatched(pinned, prepared, self.options, clock=clock)
 
     def prepare(
         self, pinned: PinnedRelease, *, plan: bool = False, clock: _StageClock | None = None
-    ) -> _Work | Dispatch:
+    ) -> Work | Dispatch:
         """A finished piece of work (a stored verdict reused, a set-up that failed) or what a
         check of the release needs; with ``plan``, the plan too (a failure to plan is a
         failed report, as a check would have made)."""
@@ -293,7 +293,7 @@ class Verifier:
                     pinned.target, selector, index_url=index_url, extra_index_urls=extras
                 ).release
                 if self._same_plan(resolved, previous):
-                    return _Work(None, previous, time.monotonic() - clock.start)
+                    return Work(None, previous, time.monotonic() - clock.start)
             planned = None
             if plan:
                 options = pipeline.CheckOptions(
@@ -302,7 +302,7 @@ class Verifier:
                 planned = pipeline.plan_release(pinned.target, selector, options)
         except RebuildError as e:
             report = _failed(pinned, e, resolved)
-            return _Work(report, None, time.monotonic() - clock.start, clock.timings())
+            return Work(report, None, time.monotonic() - clock.start, clock.timings())
         return Dispatch(index_url, extras, selector, planned)
 
     def _primary(self, pinned: PinnedRelease) -> str:
@@ -324,7 +324,7 @@ def verify_dispatched(
     options: BatchOptions,
     *,
     clock: _StageClock | None = None,
-) -> _Work:
+) -> Work:
     """Check one prepared release (on this machine: a local pool's thread, or a worker)."""
     clock = clock or _StageClock()
     clock.mark("setup")
@@ -340,12 +340,12 @@ def verify_dispatched(
         progress=clock,
     )
     report = _honour_hashes(report, pinned)
-    return _Work(report, None, time.monotonic() - clock.start, clock.timings())
+    return Work(report, None, time.monotonic() - clock.start, clock.timings())
 
 
-def failed_work(pinned: PinnedRelease, error: RebuildError, seconds: float = 0.0) -> _Work:
+def failed_work(pinned: PinnedRelease, error: RebuildError, seconds: float = 0.0) -> Work:
     """The work of a release that could not be verified at all (an executor's failure)."""
-    return _Work(_failed(pinned, error, None), None, seconds)
+    return Work(_failed(pinned, error, None), None, seconds)
 
 
 def _reusable(result: StoredResult) -> bool:
@@ -458,7 +458,7 @@ def _record(
     store: Store,
     run_id: int,
     pinned: PinnedRelease,
-    work: _Work,
+    work: Work,
     cache: Path,
     signer: Signer | None = None,
 ) -> Outcome:
@@ -560,7 +560,7 @@ def summary_document(review: Review, *, run: BatchResult | None = None) -> dict[
 WORK_SCHEMA_VERSION = 1
 
 
-def work_document(work: _Work) -> dict[str, Any]:
+def work_document(work: Work) -> dict[str, Any]:
     """A new report and its timings as JSON values (the report in its versioned schema)."""
     if work.report is None:
         raise RebuildError("only a new report travels, not a reused verdict (internal)")
@@ -573,10 +573,10 @@ def work_document(work: _Work) -> dict[str, Any]:
     }
 
 
-def work_from_document(document: dict[str, Any], *, task_key: str | None = None) -> _Work:
+def work_from_document(document: dict[str, Any], *, task_key: str | None = None) -> Work:
     """The work :func:`work_document` described; ValueError if it is not such a document."""
     if document.get("schema_version") != WORK_SCHEMA_VERSION:
         raise ValueError(f"a result of schema version {document.get('schema_version')!r}")
     report = json_report.from_document(document["report"])
     timings = tuple((str(stage), float(seconds)) for stage, seconds in document["timings"])
-    return _Work(report, None, float(document["seconds"]), timings, task_key)
+    return Work(report, None, float(document["seconds"]), timings, task_key)

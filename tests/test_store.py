@@ -99,6 +99,69 @@ def test_a_new_store_is_at_the_current_schema_and_reopens_without_migrating(
         assert store.count("results") == 1
 
 
+def test_a_result_under_a_task_key_is_stored_once(tmp_path: Path) -> None:
+    """A distributed task that ran twice, or a result read by two runs, is one result."""
+    key = "pkg==1.0 plan abc ticket t1"
+    with Store(tmp_path / "s.sqlite") as store:
+        first_run = store.start_run(tool_version=__version__, input="deps.txt", jobs=1)
+        report = fake_report("pkg==1.0", Verdict.DIVERGENT, unexplained=1)
+        first = store.record(report, run_id=first_run, seconds=3, task_key=key)
+        again = store.record(report, run_id=first_run, seconds=4, task_key=key)
+        later_run = store.start_run(tool_version=__version__, input="deps.txt", jobs=1)
+        later = store.record(
+            fake_report("pkg==1.0", Verdict.REPRODUCIBLE), run_id=later_run, seconds=1, task_key=key
+        )
+        assert first == again == later
+        assert store.count("results") == 1 and store.count("divergences") == 1
+        assert [i.result_id for i in store.run_items(later_run)] == [first]
+        current = store.current("pkg", "1.0")
+        assert current is not None and current.verdict is Verdict.DIVERGENT
+        # Another ticket is another verification of the same release: history grows.
+        other = store.record(
+            report, run_id=later_run, seconds=1, task_key="pkg==1.0 plan abc ticket t2"
+        )
+        assert other != first and store.count("results") == 2
+        # Without a key, nothing is deduplicated (the local pool's results).
+        store.record(report, run_id=None, seconds=1)
+        store.record(report, run_id=None, seconds=1)
+        assert store.count("results") == 4
+        with pytest.raises(sqlite3.IntegrityError, match="UNIQUE"):
+            store._db.execute("UPDATE results SET task_key = ? WHERE id = ?", (key, other))
+
+
+def test_a_store_of_schema_3_migrates_to_task_keys(tmp_path: Path) -> None:
+    from rebuild.store import MIGRATIONS
+
+    path = tmp_path / "old.sqlite"
+    db = sqlite3.connect(path)
+    for step in MIGRATIONS[:3]:
+        for statement in step:
+            db.execute(statement)
+    db.execute("PRAGMA user_version = 3")
+    db.commit()
+    db.close()
+    with Store(path) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        store.record(
+            fake_report("pkg==1.0", Verdict.REPRODUCIBLE), run_id=None, seconds=1, task_key="k"
+        )
+        assert store.count("results") == 1
+
+
+def test_a_report_reads_back_from_its_json_document() -> None:
+    import json
+
+    from rebuild.report import json as json_report
+
+    report = fake_report("pkg==1.0", Verdict.DIVERGENT, unexplained=2, explained=1)
+    document = json.loads(json_report.render(report))
+    assert json_report.from_document(document) == report
+    with pytest.raises(ValueError, match="schema version"):
+        json_report.from_document({**document, "schema_version": 1})
+    with pytest.raises(ValueError, match="unknown fields"):
+        json_report.from_document({**document, "surprise": 1})
+
+
 def test_a_store_from_a_newer_rebuild_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "results.sqlite"
     db = sqlite3.connect(path)

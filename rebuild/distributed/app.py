@@ -109,17 +109,31 @@ def check_broker(app: Celery, *, retries: int = 2) -> None:
             # The result backend is the same server, reached by its own client: ask it too
             # (a wrong password shows here, not in the connection above).
             app.backend.client.ping()
-    except redis.exceptions.AuthenticationError as e:
-        raise DistributedError(
-            f"the broker {shown} refused the credentials: {redact(str(e))}",
-            hint="is the password in the URL right (redis://:PASSWORD@HOST:6379/0)?",
-        ) from e
     except BROKER_FAILURES as e:
+        if _refused(e):
+            raise DistributedError(
+                f"the broker {shown} refused the credentials: {redact(str(e))}",
+                hint="is the password in the URL right (redis://:PASSWORD@HOST:6379/0)?",
+            ) from e
         raise DistributedError(
             f"the broker {shown} does not answer: {redact(str(e))}",
             hint="is redis-server running there and reachable from here (host, port, firewall)? "
             "is the password in the URL right?",
         ) from e
+
+
+def _refused(error: BaseException | None) -> bool:
+    """Whether a failure (kombu wraps redis-py's) is the server refusing the credentials."""
+    seen = 0
+    while error is not None and seen < 10:
+        if isinstance(error, redis.exceptions.AuthenticationError):
+            return True
+        if isinstance(error, redis.exceptions.ResponseError) and str(error).startswith(
+            ("NOAUTH", "WRONGPASS")
+        ):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
 
 
 def close(app: Celery) -> None:

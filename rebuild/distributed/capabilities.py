@@ -16,6 +16,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from packaging.tags import parse_tag
+from packaging.version import Version
 
 from rebuild.errors import ContainerError, DistributedError, RebuildError
 from rebuild.models import Plan
@@ -55,7 +56,7 @@ class Capabilities:
 
     @property
     def pythons(self) -> tuple[str, ...]:
-        return tuple(sorted({python for _, python in self.images}))
+        return tuple(sorted({python for _, python in self.images}, key=Version))
 
     @property
     def queues(self) -> tuple[str, ...]:

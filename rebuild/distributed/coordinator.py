@@ -221,9 +221,12 @@ class CeleryExecutor:
                     if finished is None:
                         continue
                     del sent[task_id]
+                    # The ticket is spent before the result is recorded: a run killed between
+                    # the two sends the release again (once more built, still stored once),
+                    # and a ticket never outlives the result it named.
+                    self._spend(item)
                     yield cast(T, item.release), cast(R, finished)
-                    # Recorded (the caller asked for the next one): the ticket is spent.
-                    self._forget(item)
+                    self._forget(item)  # recorded (the caller asked for the next one)
         finally:
             # Ctrl-C or an error: what was sent stays queued; the next run follows it.
             pool.shutdown(wait=False, cancel_futures=True)
@@ -303,11 +306,16 @@ class CeleryExecutor:
             held = [*(inspect.active() or {}).values(), *(inspect.reserved() or {}).values()]
         return not any(t.get("id") == task_id for tasks_of in held for t in tasks_of)
 
-    def _forget(self, item: _Sent) -> None:
+    def _spend(self, item: _Sent) -> None:
         try:
             known = self._redis.get(item.key)
             if known is not None and json.loads(known).get("ticket") == item.ticket:
                 self._redis.delete(item.key)
+        except app_module.BROKER_FAILURES as e:
+            raise self._broker_lost(e) from e
+
+    def _forget(self, item: _Sent) -> None:
+        try:
             AsyncResult(item.task_id, app=self.app).forget()
         except app_module.BROKER_FAILURES as e:
             raise self._broker_lost(e) from e

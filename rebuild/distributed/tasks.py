@@ -26,6 +26,7 @@ from rebuild import __version__
 from rebuild.batch import (
     BatchOptions,
     Dispatch,
+    Work,
     failed_work,
     verify_dispatched,
     work_document,
@@ -118,6 +119,14 @@ def run(document: dict[str, Any], settings: WorkerSettings, worker: str) -> dict
         return _result(work_document(failed_work(pinned, error)), ticket, worker)
     options = BatchOptions(timeout_s=timeout_s, cache_dir=settings.cache_dir)
     work = verify_dispatched(pinned, dispatch, options)
+    return finish(work, pinned, settings, ticket=ticket, worker=worker)
+
+
+def finish(
+    work: Work, pinned: PinnedRelease, settings: WorkerSettings, *, ticket: str, worker: str
+) -> dict[str, Any]:
+    """The result document of ``work``: its artefacts moved to the shared directory, and its
+    report there too when it is larger than a result may be."""
     if work.report is not None and settings.artifacts is not None:
         work = replace(work, report=_share(work.report, settings.artifacts / _folder(ticket)))
     result = _result(work_document(work), ticket, worker)
