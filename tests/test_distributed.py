@@ -413,6 +413,25 @@ def test_a_wrong_password_and_no_worker_are_clear_errors(redis: Redis) -> None:
     nobody.close()
 
 
+def test_a_ticket_whose_task_is_nowhere_is_lost_and_one_queued_is_not(redis: Redis) -> None:
+    """What a run resuming another's tickets decides: follow the task, or send it again."""
+    import uuid
+
+    from rebuild.distributed.coordinator import CeleryExecutor
+
+    executor = CeleryExecutor(redis.url, timeout_s=20, worker_timeout_s=3)
+    queue = "rebuild.any.cp311.bookworm-py311"
+    try:
+        assert executor._lost(uuid.uuid4().hex, queue)  # never sent, its queue empty
+        queued = uuid.uuid4().hex
+        executor.app.send_task(
+            "rebuild.verify", kwargs={"document": {}}, queue=queue, task_id=queued
+        )
+        assert not executor._lost(queued, queue)  # waiting in its queue for a worker
+    finally:
+        executor.close()
+
+
 def test_broker_credentials_are_never_shown() -> None:
     assert keep_secret_of("redis://:pw-one-123@host:6379/0") == "redis://****@host:6379/0"
     assert keep_secret_of("rediss://default:pw-two-456@host/1") == "rediss://****@host/1"

@@ -32,6 +32,7 @@ from typing import Any, TypeVar, cast
 
 from celery import Celery, states
 from celery.result import AsyncResult
+from kombu.exceptions import ChannelError
 
 from rebuild.batch import BatchEvent, Dispatch, EventKind, Verifier, failed_work, work_from_document
 from rebuild.credentials import keep_secret_of, redact
@@ -297,9 +298,13 @@ class CeleryExecutor:
         if AsyncResult(task_id, app=self.app).state != states.PENDING:
             return False
         with self.app.connection_for_write() as connection:
-            declared = connection.default_channel.queue_declare(queue=queue, passive=True)
-            if declared.message_count:
-                return False
+            try:
+                declared = connection.default_channel.queue_declare(queue=queue, passive=True)
+            except ChannelError:
+                pass  # Redis keeps no empty list: a queue with nothing in it is not found
+            else:
+                if declared.message_count:
+                    return False
             inspect = self.app.control.inspect(
                 timeout=self._liveness.answer_s, connection=connection
             )
