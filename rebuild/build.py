@@ -119,9 +119,20 @@ def requirements_to_resolve(build_requires: tuple[str, ...], backend: str, plan:
     names = set()
     for spec in build_requires:
         try:
-            names.add(canonicalize_name(Requirement(spec).name))
+            parsed = Requirement(spec)
         except InvalidRequirement as e:
             raise ArchiveError(f"the sdist declares an invalid build requirement {spec!r}") from e
+        if parsed.url is not None:
+            # As for a backend's answer (rebuild.backend_requires): the host would fetch what the
+            # sdist under check names (another host, a local file), outside the index and the
+            # time-warp.
+            raise ArchiveError(
+                f"the sdist's pyproject.toml asks for {parsed.name} from a URL ({parsed.url}), "
+                "not an index",
+                hint="a build that needs a file from outside the index cannot be time-warped; "
+                "a person should find out where upstream's build took it from",
+            )
+        names.add(canonicalize_name(parsed.name))
     if backend.startswith("setuptools") and "wheel" not in names:
         # setuptools < 70.1 asks for `wheel` at build time (get_requires_for_build_wheel); the
         # host must have it ready because the container cannot fetch it.
