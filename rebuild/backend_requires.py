@@ -24,15 +24,14 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
 from rebuild.build import (
-    BUILD_ROOT,
     OUT_MOUNT,
     SCRATCH,
-    SOURCE_MOUNT,
     UV_MOUNT,
     BuildInputs,
     Log,
     lay_out_requirements,
     sandbox_spec,
+    source_prologue,
 )
 from rebuild.container import run_sandboxed
 from rebuild.errors import BuildError
@@ -101,15 +100,10 @@ def reason_to_ask(inputs: BuildInputs, plan: Plan) -> str | None:
 
 
 def probe_script(plan: Plan, inputs: BuildInputs) -> str:
-    src = plan.source_dir or f"{BUILD_ROOT}/{inputs.source.name}"
     python = f"python{plan.python}"
     settings = json.dumps(dict(plan.config_settings))
     lines = [
-        "set -eu",
-        f"umask {plan.umask or '022'}",
-        f"mkdir -p {shlex.quote(src)}",
-        f"cp -R --preserve=mode,timestamps {SOURCE_MOUNT}/. {shlex.quote(src)}/",
-        f"cd {shlex.quote(src)}",
+        *source_prologue(plan, inputs.source.name),
         f"{UV_MOUNT} venv --quiet --python {python} {PROBE_VENV}",
     ]
     if inputs.build_requires:

@@ -25,11 +25,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from rebuild import __version__, pipeline
+from rebuild import __version__, pipeline, release_cache
 from rebuild.attest import bundle
 from rebuild.attest.dsse import Signer
 from rebuild.errors import AttestationError, FetchError, RebuildError, UsageError
-from rebuild.fetch import Cache, default_cache_dir
+from rebuild.fetch import default_cache_dir
 from rebuild.index import choose_index_url, choose_wheel, selector_tags
 from rebuild.inputs import BatchInput, PinnedRelease
 from rebuild.models import (
@@ -116,6 +116,8 @@ def _ignore(_: BatchEvent) -> None:
 class BatchOptions:
     jobs: int = 1
     force: bool = False
+    # Ask the index even where its answer of the last hours is cached (rebuild.release_cache).
+    refresh: bool = False
     timeout_s: float = BuildLimits.timeout_s  # each release's build
     index_url: str | None = None  # overrides the index each input line names
     extra_index_urls: tuple[str, ...] = ()  # added to those the input names
@@ -270,10 +272,14 @@ class Verifier:
         failed report, as a check would have made)."""
         clock = clock or _StageClock()
         index_url = self.options.index_url or pinned.index_url
-        extras = tuple(dict.fromkeys((*pinned.extra_index_urls, *self.options.extra_index_urls)))
+        extras = self._extras(pinned)
         selector = self.options.selector
         resolved: Release | None = None
+        previous = self.previous.get(str(pinned.target))
+        reusable = previous is not None and _reusable(previous)
         try:
+            if previous is not None and reusable and self._still_holds(pinned, previous):
+                return Work(None, previous, time.monotonic() - clock.start)
             if pinned.hashes:
                 found = pipeline.resolve(
                     pinned.target,
@@ -287,11 +293,11 @@ class Verifier:
                 # The check asks the index serving the locked wheel first, the others after.
                 index_url = found.index.index_url
                 extras = tuple(u for u in (self._primary(pinned), *extras) if u != index_url)
-            previous = self.previous.get(str(pinned.target))
-            if previous is not None and _reusable(previous):
+            if previous is not None and reusable:
                 resolved = pipeline.resolve(
                     pinned.target, selector, index_url=index_url, extra_index_urls=extras
                 ).release
+                self._remember(pinned, resolved)
                 if self._same_plan(resolved, previous):
                     return Work(None, previous, time.monotonic() - clock.start)
             planned = None
@@ -308,14 +314,54 @@ class Verifier:
     def _primary(self, pinned: PinnedRelease) -> str:
         return choose_index_url(self.options.index_url or pinned.index_url)
 
+    def _extras(self, pinned: PinnedRelease) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*pinned.extra_index_urls, *self.options.extra_index_urls)))
+
+    def _key(self, pinned: PinnedRelease) -> str:
+        indexes = (self._primary(pinned), *self._extras(pinned))
+        return release_cache.cache_key(pinned.target, self.options.selector, indexes, pinned.hashes)
+
+    def _remember(self, pinned: PinnedRelease, release: Release) -> None:
+        release_cache.remember(self.cache_dir, self._key(pinned), release)
+
+    def remember_checked(self, pinned: PinnedRelease, work: Work) -> None:
+        """After a check (here or on a worker), keep what the index said of its release where
+        this machine's next batch looks for it."""
+        report = work.report
+        if (
+            report is not None
+            and report.release is not None
+            and report.verdict is not Verdict.FAILED
+        ):
+            self._remember(pinned, report.release)
+
+    def _still_holds(self, pinned: PinnedRelease, previous: StoredResult) -> bool:
+        """Does the stored verdict hold by what the index said in the last hours, without
+        asking it again? Only for the very wheel the verdict was reached on."""
+        if self.options.refresh:
+            return False
+        found = release_cache.recall(self.cache_dir, self._key(pinned), pinned.target)
+        if found is None:
+            return False
+        release, _ = found
+        wheel = release.wheel
+        if wheel is None or (pinned.hashes and wheel.sha256 not in pinned.hashes):
+            return False
+        try:
+            return self._same_plan(release, previous)
+        except RebuildError:
+            return False  # a cached file gone or spoilt: ask the index, as without a cache
+
     def _same_plan(self, resolved: Release, previous: StoredResult) -> bool:
         """Would a check now follow the plan the stored verdict was reached with?"""
         wheel = resolved.wheel
         if wheel is None or wheel.sha256 != previous.wheel_sha256:
             return False
-        artifact = Cache(self.cache_dir).fetch(wheel)
-        plan = pipeline.plan_for(resolved.target, artifact.path, wheel.upload_time)
-        return plan_digest(plan) == previous.plan_digest
+        sdist = resolved.sdist
+        if sdist is None or sdist.sha256 != previous.sdist_sha256:
+            return False
+        options = pipeline.CheckOptions(cache_dir=self.cache_dir)
+        return plan_digest(pipeline.plan_of(resolved, options)) == previous.plan_digest
 
 
 def verify_dispatched(
@@ -429,6 +475,7 @@ def run_batch(
     try:
         for pinned, work in executor.map_unordered(verifier, batch.releases):
             outcomes.append(_record(store, run_id, pinned, work, cache_dir, options.signer))
+            verifier.remember_checked(pinned, work)
             last = outcomes[-1]
             emit(
                 BatchEvent(EventKind.FINISHED, pinned, last.verdict, last.reused, last.unexplained)

@@ -119,9 +119,20 @@ def requirements_to_resolve(build_requires: tuple[str, ...], backend: str, plan:
     names = set()
     for spec in build_requires:
         try:
-            names.add(canonicalize_name(Requirement(spec).name))
+            parsed = Requirement(spec)
         except InvalidRequirement as e:
             raise ArchiveError(f"the sdist declares an invalid build requirement {spec!r}") from e
+        if parsed.url is not None:
+            # As for a backend's answer (rebuild.backend_requires): the host would fetch what the
+            # sdist under check names (another host, a local file), outside the index and the
+            # time-warp.
+            raise ArchiveError(
+                f"the sdist's pyproject.toml asks for {parsed.name} from a URL ({parsed.url}), "
+                "not an index",
+                hint="a build that needs a file from outside the index cannot be time-warped; "
+                "a person should find out where upstream's build took it from",
+            )
+        names.add(canonicalize_name(parsed.name))
     if backend.startswith("setuptools") and "wheel" not in names:
         # setuptools < 70.1 asks for `wheel` at build time (get_requires_for_build_wheel); the
         # host must have it ready because the container cannot fetch it.
@@ -402,9 +413,23 @@ def lay_out_requirements(
     return pins
 
 
+def source_prologue(plan: Plan, source_name: str) -> list[str]:
+    """The first lines of every script run on the source: strict shell, the publisher's umask,
+    the read-only source copied where the build may write (the recipe's source_dir, else a
+    scratch path), and into it."""
+    src = shlex.quote(plan.source_dir or f"{BUILD_ROOT}/{source_name}")
+    return [
+        "set -eu",
+        f"umask {plan.umask or '022'}",
+        f"mkdir -p {src}",
+        # Keep the sdist's mtimes: backends without SOURCE_DATE_EPOCH stamp the zip with them.
+        f"cp -R --preserve=mode,timestamps {SOURCE_MOUNT}/. {src}/",
+        f"cd {src}",
+    ]
+
+
 def build_script(plan: Plan, source_name: str) -> str:
     """The shell script the container runs: copy the source somewhere writable, then build."""
-    src = plan.source_dir or f"{BUILD_ROOT}/{source_name}"
     # By name, on the image's PATH: /usr/local/bin (a CPython built from source) comes first.
     python = f"python{plan.python}"
     isolation = ""
@@ -419,12 +444,7 @@ def build_script(plan: Plan, source_name: str) -> str:
         ]
         python, isolation = f"{BUILD_VENV}/bin/python", " --no-build-isolation"
     lines = [
-        "set -eu",
-        f"umask {plan.umask or '022'}",
-        f"mkdir -p {shlex.quote(src)}",
-        # Keep the sdist's mtimes: backends without SOURCE_DATE_EPOCH stamp the zip with them.
-        f"cp -R --preserve=mode,timestamps {SOURCE_MOUNT}/. {shlex.quote(src)}/",
-        f"cd {shlex.quote(src)}",
+        *source_prologue(plan, source_name),
         f"{UV_MOUNT} --version",
         *environment,
         # A recipe's pre-build steps: upstream's, run offline in the copied source tree.

@@ -20,16 +20,16 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from rebuild import __version__, pipeline
-from rebuild import store as store_module
+from rebuild import __version__
 from rebuild.errors import EXIT_CODES, EXIT_USAGE, RebuildError, UsageError
 from rebuild.models import BuildLimits, Report, SourceKind, Target, WheelSelector
-from rebuild.report import json as json_report
-from rebuild.report.terminal import print_release, print_report, safe
+from rebuild.release_cache import FRESH_FOR
+from rebuild.report.safe import safe
 
 if TYPE_CHECKING:
     from rich.status import Status
 
+    from rebuild import store as store_module
     from rebuild.attest.keys import Ed25519Signer
     from rebuild.distributed.coordinator import CeleryExecutor
     from rebuild.images import ImageRef
@@ -266,6 +266,10 @@ def resolve(
     json_path: JsonOption = None,
 ) -> None:
     """Show what a rebuild of NAME==VERSION would use: the wheel, the sdist, the source URLs."""
+    from rebuild import pipeline
+    from rebuild.report import json as json_report
+    from rebuild.report.terminal import print_release
+
     resolved = pipeline.resolve(
         Target.parse(spec),
         WheelSelector(python=python, platform=platform),
@@ -291,6 +295,10 @@ def compare(
     Exit 0 when they are reproducible (same bytes) or equivalent (same members, zip container
     differs), 1 when divergent.
     """
+    from rebuild import pipeline
+    from rebuild.report import json as json_report
+    from rebuild.report.terminal import print_report
+
     report = pipeline.compare(published, rebuilt, progress=_progress)
     if json_path is not None:
         json_report.write(report, json_path)
@@ -383,6 +391,10 @@ def check(
     rebuilt wheel is reproducible or equivalent, 1 when divergent, another code when the
     check failed (see `rebuild --help`).
     """
+    from rebuild import pipeline
+    from rebuild.report import json as json_report
+    from rebuild.report.terminal import print_report
+
     options = pipeline.CheckOptions(
         index_url=index_url,
         extra_index_urls=tuple(extra_index_urls or ()),
@@ -588,6 +600,9 @@ StrictOption = Annotated[
         "nothing to verify.",
     ),
 ]
+# How long the index's answer for a release stands in for asking it again (rebuild.release_cache).
+_FRESH_HOURS = FRESH_FOR.total_seconds() / 3600
+
 StoreOption = Annotated[
     Path | None,
     typer.Option(
@@ -600,6 +615,8 @@ StoreOption = Annotated[
 
 
 def _open_store(path: Path | None, *, existing: bool = False) -> store_module.Store:
+    from rebuild import store as store_module
+
     chosen = path or store_module.default_store_path()
     if existing and not chosen.is_file():
         raise UsageError(
@@ -665,6 +682,14 @@ def batch(
         bool,
         typer.Option("--force", help="Verify again releases the store already has a verdict for."),
     ] = False,
+    refresh: Annotated[
+        bool,
+        typer.Option(
+            "--refresh",
+            help="Ask the index again before reusing a stored verdict, even where its answer of "
+            f"the last {_FRESH_HOURS:g} hours is cached.",
+        ),
+    ] = False,
     timeout: Annotated[
         float, typer.Option("--timeout", help="Wall-clock limit of each release's build, seconds.")
     ] = BuildLimits.timeout_s,
@@ -700,7 +725,9 @@ def batch(
     """Verify every release a lock or requirements file pins; keep the results in the store.
 
     Releases the store already verified with this rebuild version and the same plan are not
-    built again (unless --force); a killed batch, run again, finishes the rest. Exit 0 when
+    built again (unless --force); a killed batch, run again, finishes the rest. Shortly
+    after the index last answered for a release, such a verdict is reused without asking it
+    again (see --refresh). Exit 0 when
     nothing is unexplained or regressed, 11 when something needs review (with
     --fail-on-attributed, also compiled code that could not be verified; with --strict, also a
     release that failed to verify), 2 on a bad input.
@@ -737,6 +764,7 @@ def batch(
     options = batch_module.BatchOptions(
         jobs=jobs,
         force=force,
+        refresh=refresh,
         timeout_s=timeout,
         index_url=index_url,
         extra_index_urls=extras,
@@ -942,6 +970,8 @@ def _print_plans(
     cache_dir: Path | None,
 ) -> int:
     """`batch --dry-run`: each release's plan, one line, nothing built; 2 if one has none."""
+    from rebuild import pipeline
+
     unplanned = 0
     index_url, extras = indexes
     for release in pinned.releases:
@@ -1040,6 +1070,8 @@ _PROJECT_NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 def _target_or_latest(spec: str, index_url: str | None) -> Target:
     """NAME==VERSION as given; a bare NAME is its latest release, said on stderr."""
+    from rebuild import pipeline
+
     if "==" in spec or not _PROJECT_NAME.fullmatch(spec.strip()):
         if any(sep in spec for sep in (" ", ",")) and "==" in spec:
             raise UsageError(
@@ -1106,6 +1138,7 @@ def review(
     import json as json_module
 
     from rebuild import batch as batch_module
+    from rebuild import store as store_module
 
     with _open_store(store_path, existing=True) as results:
         summary = store_module.build_review(
@@ -1178,6 +1211,10 @@ def provenance(
     of the sdist is compared with the tree at the commit. Exit 0 when every finding is
     explained, 1 when one is not.
     """
+    from rebuild import pipeline
+    from rebuild.report import json as json_report
+    from rebuild.report.terminal import print_report
+
     report = pipeline.provenance(
         Target.parse(spec),
         WheelSelector(python=python, platform=platform),
@@ -1277,6 +1314,9 @@ def recipe_show(
     json_path: JsonOption = None,
 ) -> None:
     """Print the effective recipe for NAME==VERSION (recipe file or inferred), with origins."""
+    from rebuild import pipeline
+    from rebuild.report import json as json_report
+
     options = pipeline.CheckOptions(
         index_url=index_url,
         extra_index_urls=tuple(extra_index_urls or ()),
@@ -1342,6 +1382,8 @@ def recipe_validate(
     ] = None,
 ) -> None:
     """Check recipe files against the schema (recipes/README.md) and the images they name."""
+    from rebuild import pipeline
+
     recipes = pipeline.validate_recipes(path)
     for checked in recipes:
         out.print(

@@ -17,12 +17,14 @@ from __future__ import annotations
 import os
 import re
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
-import requests
-from requests.auth import AuthBase, HTTPBasicAuth
-from requests.utils import get_netrc_auth
+if TYPE_CHECKING:
+    import requests
+
+# requests is imported where a request is made, not here: :func:`redact` is on the path of every
+# line the CLI prints, and `rebuild --help` should not pay for an HTTP library.
 
 REDACTED = "****"
 # scheme://user:password@ or scheme://token@ in any text.
@@ -161,16 +163,20 @@ def redact(text: str) -> str:
     return text
 
 
-class HostAuth(AuthBase):
+class HostAuth:
     """Basic auth for requests to a host whose index URL carried credentials, else the user's
     netrc entry for the host (as requests itself would use); nothing for any other host.
 
     An index the user named that answers 401 to what was sent (nothing, or a user name alone) is
     asked again once with the keyring's entry for it, as pip does: the keyring is consulted only
-    when an index wants a password, never for a public one.
+    when an index wants a password, never for a public one. (requests takes any callable as
+    auth, so this need not derive from its AuthBase.)
     """
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        from requests.auth import HTTPBasicAuth
+        from requests.utils import get_netrc_auth
+
         if request.url is None or "Authorization" in request.headers:
             return request
         origin = _origin(request.url)
@@ -188,6 +194,8 @@ class HostAuth(AuthBase):
         return authorised
 
     def _retry_with_keyring(self, response: requests.Response, **kwargs: Any) -> requests.Response:
+        from requests.auth import HTTPBasicAuth
+
         if response.status_code != 401 or response.request.url is None:
             return response
         with _lock:

@@ -16,14 +16,15 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import platformdirs
-import requests
 
 from rebuild.errors import FetchError, UsageError
-from rebuild.http import borrowed_session
 from rebuild.models import Artifact, DistFile
+
+if TYPE_CHECKING:
+    import requests
 
 CHUNK_BYTES = 1024 * 1024
 # Attempts at one download when the connection drops mid-body (the session's own retries cover
@@ -150,6 +151,9 @@ class Cache:
                 f"cannot create the cache directory {final.parent}: {e.strerror or e}",
                 hint="check permissions, or choose another cache with $REBUILD_CACHE_DIR",
             ) from e
+        # HTTP is imported when a file must be downloaded, not for a cache hit or a local wheel.
+        from rebuild.http import borrowed_session
+
         with borrowed_session(self._session) as session:
             size = self._download_with_retries(session, file, final, progress)
         return Artifact(path=final, sha256=file.sha256.lower(), size=size, origin=file.url)
@@ -229,6 +233,8 @@ class Cache:
         out: IO[bytes],
         progress: Progress | None,
     ) -> tuple[str, int]:
+        import requests
+
         digest = hashlib.sha256()
         received = 0
         try:

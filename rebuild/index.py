@@ -16,9 +16,9 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 from urllib.parse import urljoin, urlsplit
 
-import requests
 from packaging import tags
 from packaging.metadata import parse_email
 from packaging.utils import (
@@ -39,9 +39,11 @@ from rebuild.errors import (
     UnreachableError,
     UsageError,
 )
-from rebuild.http import borrowed_session
 from rebuild.models import DistFile, DistKind, Release, Target, WheelSelector
 from rebuild.simple_html import parse_project_page
+
+if TYPE_CHECKING:
+    import requests
 
 DEFAULT_INDEX_URL = "https://pypi.org/simple/"
 SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
@@ -485,6 +487,8 @@ class IndexClient:
     def resolve(self, target: Target, selector: WheelSelector) -> Release:
         """The release's files, with the wheel matching ``selector`` and the sdist chosen."""
         ranked = selector_tags(selector)
+        from rebuild.http import borrowed_session
+
         with borrowed_session(self._session) as session:
             page_url, data = self._project_page(session, target)
             entries, listed = _check_page(data, page_url)
@@ -524,6 +528,8 @@ class IndexClient:
     def latest(self, name: str) -> Target:
         """The project's newest final release (a pre-release only when it has nothing else),
         skipping versions whose every file is yanked."""
+        from rebuild.http import borrowed_session
+
         with borrowed_session(self._session) as session:
             page_url, data = self._project_page(session, Target(name, "0"))
         entries, listed = _check_page(data, page_url)
@@ -680,6 +686,8 @@ def _get(
     timeout: float,
     error: type[RebuildError],
 ) -> requests.Response:
+    import requests
+
     try:
         return session.get(url, headers={"Accept": accept}, timeout=timeout, stream=True)
     except (requests.ConnectionError, requests.Timeout) as e:
@@ -716,6 +724,8 @@ def _read_bounded(
     response: requests.Response, limit: int, url: str, error: type[RebuildError]
 ) -> bytes:
     """The body, refusing more than ``limit`` bytes whatever Content-Length claims."""
+    import requests
+
     too_big = error(
         f"{url} sent more than {limit // (1024 * 1024)} MiB; refusing to read further",
         hint="the server is misconfigured or hostile; check --index-url",

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from packaging.utils import canonicalize_name
 
@@ -25,8 +26,6 @@ from rebuild.compare import compare_wheels
 from rebuild.compare.rules import explain_expected
 from rebuild.errors import BuildError, PlanError, RebuildError, ResolveError, UsageError
 from rebuild.fetch import Cache, default_cache_dir, local_artifact
-from rebuild.index import IndexClient, choose_index_url, wheel_choice_note
-from rebuild.indexes import Resolved, choose_extra_index_urls, resolve_across
 from rebuild.models import (
     Artifact,
     BuildLimits,
@@ -44,6 +43,9 @@ from rebuild.plan import plan_build
 from rebuild.recipes import Recipe, find_recipe, load_recipe
 from rebuild.sources.rules import explain_built
 from rebuild.verdict import decide, decide_source_only
+
+if TYPE_CHECKING:
+    from rebuild.indexes import Resolved
 
 Progress = Callable[[str], None]
 
@@ -65,6 +67,10 @@ def resolve(
 
     ``hashes``: a lock's sha256 digests; an index serving a wheel they name is the one used.
     """
+    # The index client loads here, not with the module: `compare` never talks to an index.
+    from rebuild.index import choose_index_url
+    from rebuild.indexes import choose_extra_index_urls, resolve_across
+
     url = choose_index_url(index_url)
     progress(f"resolving {target} on {url}")
     return resolve_across(
@@ -74,6 +80,8 @@ def resolve(
 
 def latest(name: str, *, index_url: str | None = None) -> Target:
     """``name``'s newest final release on the index, as a target to check."""
+    from rebuild.index import IndexClient, choose_index_url
+
     return IndexClient(choose_index_url(index_url)).latest(name)
 
 
@@ -243,6 +251,7 @@ def check(
     from rebuild.build import check_image_python, prepare_inputs, run_build
     from rebuild.ci_config import apply_ci_config
     from rebuild.images import ensure_image
+    from rebuild.index import wheel_choice_note
     from rebuild.sources.generated import regenerate_cython
     from rebuild.sources.provenance import prepare_source
 
@@ -453,17 +462,29 @@ def plan_release(
 
     Raises RebuildError: there is no report to carry a failure here.
     """
-    cache = Cache(options.cache_dir or default_cache_dir())
+    from rebuild.index import wheel_choice_note
+
     resolved = _resolve_release(target, selector, options, progress)
-    release = resolved.release
-    progress("downloading")
-    published, upload_time = _published_wheel(release, options.wheel, cache, [])
-    plan = plan_for(target, published.path, upload_time, options.recipe)
-    if plan.recipe is None and release.sdist is not None:
-        plan = _with_ci_config(plan, cache.fetch(release.sdist).path, published.path, progress)
-    chosen = wheel_choice_note(release)
+    plan = plan_of(resolved.release, options, progress=progress)
+    chosen = wheel_choice_note(resolved.release)
     notes = (*resolved.notes, *([chosen] if chosen else []))
     return replace(plan, notes=(*plan.notes, *notes)) if notes else plan
+
+
+def plan_of(release: Release, options: CheckOptions, *, progress: Progress = _quiet) -> Plan:
+    """The plan a check of the resolved ``release`` follows (an sdist build), without building:
+    the published wheel read, and the sdist's CI configuration applied as a check applies it.
+
+    A batch compares it with a stored verdict's plan before reusing that verdict; files already
+    in the cache are not downloaded again.
+    """
+    cache = Cache(options.cache_dir or default_cache_dir())
+    progress("downloading")
+    published, upload_time = _published_wheel(release, options.wheel, cache, [])
+    plan = plan_for(release.target, published.path, upload_time, options.recipe)
+    if plan.recipe is None and release.sdist is not None:
+        plan = _with_ci_config(plan, cache.fetch(release.sdist).path, published.path, progress)
+    return plan
 
 
 def _with_ci_config(plan: Plan, sdist: Path, published: Path, progress: Progress) -> Plan:

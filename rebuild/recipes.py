@@ -327,13 +327,15 @@ _RESERVED_DIRS = frozenset(
         *("tmp", "usr", "var"),
     }
 )
-_SOURCE_DIR = re.compile(r"^/[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+# Up to three plain components (cibuildwheel builds in /project, or a tree one level down such as
+# /project/pyyaml); no component starts with a dot, so none is "." or "..".
+_SOURCE_DIR = re.compile(r"^(?:/[A-Za-z0-9_][A-Za-z0-9_.-]*){1,3}$")
 
 
 def _source_dir(table: _Table) -> str | None:
-    allowed = "a new top-level directory such as /project"
+    allowed = "a new top-level directory such as /project, or a path under one (/project/name)"
     value = table.text("source_dir", required=False, pattern=_SOURCE_DIR, allowed=allowed)
-    if value is not None and value.strip("/") in _RESERVED_DIRS:
+    if value is not None and value.split("/")[1] in _RESERVED_DIRS:
         raise table.error(
             "source_dir", f"is {value!r}, a directory of the image; allowed: {allowed}"
         )

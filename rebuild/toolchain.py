@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rebuild.archive import ZIP_READ_ERRORS
-from rebuild.compare.elf_read import PARSE_ERRORS, read_elf
 from rebuild.errors import ArchiveError, PlanError
 from rebuild.models import Toolchain, ToolchainEvidence, ToolchainMatch
 
@@ -261,13 +260,15 @@ def _may_be_object(name: str) -> bool:
     return base.endswith(".so") or ".so." in base
 
 
-_UNREADABLE: tuple[type[BaseException], ...] = (ArchiveError, *PARSE_ERRORS)
-
-
 def _object_facts(member: str, data: bytes) -> ObjectFacts | None:
+    # The ELF reader is imported only for a wheel that has objects: planning a pure wheel (and
+    # every command that merely imports the pipeline) does without it.
+    from rebuild.compare.elf_read import PARSE_ERRORS, read_elf
+
+    unreadable: tuple[type[BaseException], ...] = (ArchiveError, *PARSE_ERRORS)
     try:
         image = read_elf(data)
-    except _UNREADABLE:
+    except unreadable:
         return None  # a broken or hostile object: it names no compiler we can trust
     return ObjectFacts(member=member, comments=image.comment, producers=image.producers)
 

@@ -360,6 +360,49 @@ def test_a_lock_hash_that_matches_no_wheel_fails_without_a_build(
         assert failed.image_id is None  # refused before any build
 
 
+@pytest.mark.docker
+def test_a_reused_verdict_asks_the_index_nothing_while_its_answer_is_fresh(
+    tmp_path: Path, local_index: tuple[LocalServer, ServeRelease]
+) -> None:
+    server, serve = local_index
+    url = publish(tmp_path, serve, {"alpha": [("1.0", "ok", CODE)]})
+    page = "/simple/alpha/"
+    batch = read_input(deps_file(tmp_path, ["alpha==1.0"]))
+    cache = tmp_path / "cache"
+    options = BatchOptions(index_url=url, cache_dir=cache, selector=WheelSelector(python="3.11"))
+    with Store(tmp_path / "results.sqlite") as store:
+        (first,) = run_batch(batch, store, options).outcomes
+        assert first.verdict is Verdict.REPRODUCIBLE and not first.reused
+        asked = server.hits(page)
+        assert asked >= 1
+
+        (again,) = run_batch(batch, store, options).outcomes
+        assert again.reused and server.hits(page) == asked  # answered from the store alone
+
+        (refreshed,) = run_batch(batch, store, replace(options, refresh=True)).outcomes
+        assert refreshed.reused and server.hits(page) == asked + 1
+        asked += 1
+
+        # What is remembered can only narrow reuse: an entry naming other bytes, or one too
+        # old, sends the batch back to the index, whose answer decides.
+        (entry,) = (cache / "releases").glob("*.json")
+        document = json.loads(entry.read_text())
+        real = document["release"]["files"][document["release"]["wheel"]]["sha256"]
+        document["release"]["files"][document["release"]["wheel"]]["sha256"] = A
+        entry.write_text(json.dumps(document))
+        (spoilt,) = run_batch(batch, store, options).outcomes
+        assert spoilt.reused and server.hits(page) == asked + 1
+        remembered = json.loads(entry.read_text())["release"]
+        assert remembered["files"][remembered["wheel"]]["sha256"] == real  # the index's again
+        asked += 1
+
+        document = json.loads(entry.read_text())
+        document["seen"] = "2020-01-01T00:00:00+00:00"
+        entry.write_text(json.dumps(document))
+        (stale,) = run_batch(batch, store, options).outcomes
+        assert stale.reused and server.hits(page) == asked + 1
+
+
 def containers_of(root: Path) -> list[Any]:
     """rebuild's containers whose mounts are under ``root`` (this test's, not a neighbour's)."""
     found = container_engine().containers.list(

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from rebuild.build import prepare_inputs, uv_reason
-from rebuild.errors import ResolveError
+from rebuild.errors import ArchiveError, ResolveError
 from rebuild.fetch import Cache, local_artifact
 from rebuild.index import DEFAULT_INDEX_URL
 from rebuild.models import Plan
@@ -90,6 +90,30 @@ def test_no_resolution_at_all_names_the_requirement_and_why(tmp_path: Path) -> N
     assert message.startswith("the build requirements cannot be resolved as of 2024-06-22")
     assert "no-such-project-rebuild-test" in message.split(": ", 2)[-1]
     assert "Because" in message
+
+
+@pytest.mark.parametrize(
+    "requirement",
+    [
+        "'hatchling @ https://elsewhere.example/hatchling-1.25.0-py3-none-any.whl'",
+        "'secret @ file:///etc/passwd'",
+    ],
+)
+def test_a_build_requirement_from_a_url_is_refused_before_anything_is_fetched(
+    tmp_path: Path, requirement: str
+) -> None:
+    # The sdist under check must not choose what the host downloads or reads.
+    sdist = local_artifact(_sdist(tmp_path / "demo-1.0.tar.gz", requirement))
+    with pytest.raises(ArchiveError, match=r"from a URL .* not an index") as caught:
+        prepare_inputs(
+            _plan(()),
+            sdist,
+            workdir=tmp_path / "work",
+            index_url="http://127.0.0.1:9/simple/",  # nothing answers: nothing may be asked
+            cache=Cache(tmp_path / "cache"),
+            log=lambda _: None,
+        )
+    assert caught.value.hint is not None and "time-warped" in caught.value.hint
 
 
 def test_uv_s_reason_is_read_in_both_of_its_layouts() -> None:

@@ -10,21 +10,9 @@ from pathlib import Path
 
 import pytest
 from compare.wheels import make_wheel
+from helpers_cli import run_cli as run
 
 from rebuild.errors import EXIT_CODES
-
-
-def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rebuild", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        # The machine's trust store settings (REQUESTS_CA_BUNDLE...) must carry over.
-        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
-        check=False,
-        timeout=300,
-    )
 
 
 def test_help_documents_every_exit_code() -> None:

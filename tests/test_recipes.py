@@ -99,6 +99,11 @@ def test_a_valid_recipe_loads_with_every_field(tmp_path: Path) -> None:
     assert second.wheel_tags == ("*",)  # no tags: every wheel of those versions
 
 
+def test_a_source_dir_may_be_a_tree_below_a_new_top_level_directory(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace('source_dir = "/project"', 'source_dir = "/project/demo"'))
+    assert load_recipe(path).releases[0].source_dir == "/project/demo"
+
+
 @pytest.mark.parametrize(
     ("change", "field", "allowed"),
     [
@@ -115,7 +120,12 @@ def test_a_valid_recipe_loads_with_every_field(tmp_path: Path) -> None:
         (('link = "https://example.org/issue/1"', 'link = "see chat"'), "expected[1].link", "URL"),
         (("pre_build =", "pre_builds ="), "field release[1].pre_builds", "allowed here:"),
         (('source_dir = "/project"', 'source_dir = "/usr"'), "release[1].source_dir", "/project"),
-        (('source_dir = "/project"', 'source_dir = "/a/b"'), "release[1].source_dir", "/project"),
+        (('source_dir = "/project"', 'source_dir = "/usr/x"'), "release[1].source_dir", "/project"),
+        (('source_dir = "/project"', 'source_dir = "/a/../etc"'), "release[1].source_dir", "/proj"),
+        (('source_dir = "/project"', 'source_dir = "/a/./b"'), "release[1].source_dir", "/project"),
+        (('source_dir = "/project"', 'source_dir = "/a/b/c/d"'), "release[1].source_dir", "/proj"),
+        (('source_dir = "/project"', 'source_dir = "/a/b/"'), "release[1].source_dir", "/project"),
+        (('source_dir = "/project"', 'source_dir = "/.."'), "release[1].source_dir", "/project"),
         (('source_dir = "/project"', 'source_dir = "x"'), "release[1].source_dir", "top-level"),
     ],
 )

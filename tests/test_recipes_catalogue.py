@@ -80,13 +80,34 @@ def test_pyyaml_builds_libyaml_0_2_5_statically_from_the_tag_as_libyaml_sh_did()
 
 
 @pytest.mark.parametrize(
+    ("version", "source_dir", "reference"),
+    [
+        ("6.0.1", "/project", "quay.io/pypa/manylinux2014_x86_64"),
+        # The published objects moved the tree one level down; the build is the same.
+        ("6.0.2", "/project/pyyaml", "quay.io/pypa/manylinux2014_x86_64"),
+    ],
+)
+def test_pyyaml_s_later_releases_have_the_build_their_objects_show(
+    version: str, source_dir: str, reference: str
+) -> None:
+    release = selected(PYYAML, version, CP311_MANYLINUX)
+    assert release.source_dir == source_dir
+    assert release.image is not None and release.image.reference == reference
+    assert release.image.fallback == "bullseye-py311-yaml"
+    assert dict(release.environment)["PYYAML_FORCE_LIBYAML"] == "1"
+
+
+@pytest.mark.parametrize(
     ("version", "tags"),
     [
         ("6.0.1", CP311_MUSLLINUX),  # built in musllinux_1_1 with its own libyaml cache
         ("6.0.1", CP311_AARCH64),  # built under QEMU in manylinux2014_aarch64
         ("6.0.1", PURE),
-        ("6.0.2", CP311_MANYLINUX),  # another release, another workflow
+        ("6.0.2", CP311_MUSLLINUX),
         ("6.0", CP311_MANYLINUX),
+        ("6.0.3", CP311_MANYLINUX),  # a newer libyaml than 0.2.5, from a ref not known here
+        ("6.0.4", CP311_MANYLINUX),
+        ("6.1.0", CP311_MANYLINUX),  # a build nobody has looked at
     ],
 )
 def test_pyyaml_has_no_section_for_other_wheels(version: str, tags: tuple[str, ...]) -> None:

@@ -152,7 +152,7 @@ def test_the_summary_comes_first_and_says_whether_python_sources_differ() -> Non
 def test_emoji_codes_in_a_packages_text_are_not_rendered_as_emoji() -> None:
     from rich.console import Console
 
-    from rebuild.report.terminal import safe
+    from rebuild.report.safe import safe
 
     console = Console(width=100, record=True, force_terminal=False)
     console.print(safe("passed :white_check_mark: :heavy_check_mark-emoji: a:b [red]x[/]"))

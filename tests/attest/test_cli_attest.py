@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import stat
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from conftest import ServeRelease
+from helpers_cli import run_cli as run
 from helpers_index import LocalServer
 
 from rebuild.attest import bundle
@@ -17,18 +15,6 @@ from rebuild.attest.keys import Ed25519Signer, load_private
 from rebuild.errors import AttestationError, UsageError
 
 from .reports import check_report
-
-
-def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "rebuild", *map(str, args)],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"},
-        check=False,
-        timeout=600,
-    )
 
 
 def test_keygen_writes_into_the_current_directory_and_never_overwrites(tmp_path: Path) -> None:

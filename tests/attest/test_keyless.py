@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -72,10 +73,21 @@ def test_the_sdk_s_errors_become_attestation_errors(tmp_path: Path) -> None:
         sign_keyless(report, SigstoreSDK(detect=lambda: "t", sign_dsse=refuse))
 
 
-def test_this_machine_has_no_ambient_identity(tmp_path: Path) -> None:
-    # The real SDK's detection, which makes no signature: what an offline builder meets.
-    if SIGSTORE.detect() is not None:
-        pytest.skip("this machine has an ambient OIDC identity: nothing is signed by a test")
+# Where the real SDK finds an ambient identity: CI systems' variables (GitLab's is named after
+# the audience, SIGSTORE_ID_TOKEN).
+_AMBIENT = ("GITHUB_ACTIONS", "GOOGLE_SERVICE_ACCOUNT_NAME", "BUILDKITE", "CIRCLECI")
+
+
+def test_without_a_ci_identity_the_real_sdk_finds_none_and_nothing_is_signed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The real SDK's detection, which makes no signature: what an offline builder meets. The
+    # variables of a CI identity are taken away, so that a test never signs with a real one.
+    for name in [*_AMBIENT, *(n for n in os.environ if n.endswith("_ID_TOKEN"))]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("ACTIONS_ID_TOKEN_REQUEST_TOKEN", raising=False)
+    monkeypatch.delenv("ACTIONS_ID_TOKEN_REQUEST_URL", raising=False)
+    assert SIGSTORE.detect() is None
     report, _ = check_report(tmp_path)
     with pytest.raises(AttestationError, match="no ambient OIDC identity"):
         sign_keyless(report)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import ServeRelease
+from helpers_cli import run_cli as run
 from helpers_index import LocalServer
 
 from rebuild.attest import bundle
@@ -16,7 +17,6 @@ from rebuild.report.html import write_site
 from rebuild.store import Store, build_review
 
 from .reports import check_report
-from .test_cli_attest import run
 
 
 def test_the_store_keeps_a_result_s_signed_attestation_and_the_site_links_it(

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
+from helpers_cli import run_cli as run
 from helpers_index import LocalServer, Reply, sha256
-from test_cli import run
 
 from rebuild.models import DistFile, DistKind, SourceEvidence, Target, Verdict, WheelSelector
 from rebuild.pipeline import ProvenanceOptions, provenance
