@@ -11,7 +11,10 @@ sent through a redis-server on 127.0.0.1 to one and then two `rebuild worker` pr
 machine (concurrency 1 each, the same download cache); prints each one's throughput and the
 overhead per task of the distributed run over the local pool of the same parallelism.
 
-    .venv/bin/python benchmarks/batch.py [--jobs 1 2] [NAME==VERSION ...]
+``--reuse``: the reuse path beside the rebuild it saves: a warm batch on a new store, then the
+same batch again (every verdict reused, the index not asked), then with --refresh (asked).
+
+    .venv/bin/python benchmarks/batch.py [--jobs 1 2] [--distributed | --reuse] [NAME==VERSION ...]
     .venv/bin/python benchmarks/batch.py --distributed
 """
 
@@ -57,13 +60,19 @@ RELEASES = (
 
 
 def run(
-    deps: Path, store: Path, cache: Path, jobs: int, *, broker: str | None = None
+    deps: Path,
+    store: Path,
+    cache: Path,
+    jobs: int,
+    *,
+    broker: str | None = None,
+    extra: tuple[str, ...] = (),
 ) -> tuple[float, dict[str, object]]:
     summary = store.with_suffix(".json")
     argv = [
         sys.executable, "-m", "rebuild", "batch", str(deps), "--jobs", str(jobs),
         "--store", str(store), "--cache-dir", str(cache), "--json", str(summary),
-        *(["--broker", broker] if broker else []),
+        *(["--broker", broker] if broker else []), *extra,
     ]  # fmt: skip
     start = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, check=False)
@@ -166,15 +175,41 @@ def distributed(deps: Path, count: int, work: Path) -> None:
         redis.wait(timeout=30)
 
 
+def reuse(deps: Path, count: int, work: Path, jobs: int) -> None:
+    """The reuse path beside the rebuild it saves: a warm batch on a new store, the same batch
+    again (every verdict reused, the index not asked), and again with --refresh (asked)."""
+    cache = work / "cache"
+    run(deps, work / "fill.sqlite", cache, jobs)
+    store = work / "reuse.sqlite"
+    seconds, summary = run(deps, store, cache, jobs)
+    print(describe(f"--jobs {jobs} rebuilding", count, seconds, summary), flush=True)
+    seconds, summary = run(deps, store, cache, jobs)
+    print(describe(f"--jobs {jobs} reused", count, seconds, summary), flush=True)
+    print(f"{'':<22} {seconds / count:.2f} s per release reused")
+    seconds, summary = run(deps, store, cache, jobs, extra=("--refresh",))
+    print(describe(f"--jobs {jobs} --refresh", count, seconds, summary), flush=True)
+    print(f"{'':<22} {seconds / count:.2f} s per release reused, the index asked")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("releases", nargs="*", default=list(RELEASES))
     parser.add_argument("--jobs", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--distributed", action="store_true", help="local pool vs workers")
+    parser.add_argument("--reuse", action="store_true", help="the reuse path only")
     args = parser.parse_args()
     base = default_cache_dir() / "benchmarks"
     base.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="batch-", dir=base))
+    if args.reuse:
+        deps = work / "deps.txt"
+        deps.write_text("\n".join(args.releases) + "\n")
+        print(f"{len(args.releases)} releases")
+        try:
+            reuse(deps, len(args.releases), work, max(args.jobs))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return 0
     if args.distributed:
         deps = work / "deps.txt"
         deps.write_text("\n".join(args.releases) + "\n")
