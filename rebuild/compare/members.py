@@ -11,9 +11,10 @@ from __future__ import annotations
 import codecs
 import functools
 import hashlib
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from rebuild.compare.analysers import (
@@ -24,6 +25,7 @@ from rebuild.compare.analysers import (
     analyser_for,
 )
 from rebuild.compare.analysers.binary import FALLBACK
+from rebuild.compare.elf_needed import NeededReader
 from rebuild.compare.ziplayer import Entry, MemberKey, WheelArchive
 from rebuild.models import Divergence, DivergenceKind, Side
 
@@ -34,6 +36,8 @@ CHUNK = 1024 * 1024
 _SNIFF = 8192  # bytes read to tell text from binary when a member is too large to read whole
 _ELF_MAGIC = b"\x7fELF"
 _AR_MAGIC = b"!<arch>\n"
+SHARED_OBJECT = re.compile(r"\.so(\.[0-9][0-9.]*)?$")
+MAX_NEEDED_BYTES = 512 * 1024 * 1024  # a shared object larger than this is not read for DT_NEEDED
 
 
 @dataclass(frozen=True)
@@ -51,12 +55,23 @@ class HashedWheel:
     # The bytes of the member named by ``hash_members(capture=...)``, kept while hashing it;
     # None if absent or over its cap.
     captured: bytes | None
+    # The DT_NEEDED of each shared object (by name, see SHARED_OBJECT), read from its dynamic
+    # segment while it was hashed; None for an object that must be read again to know.
+    needed: Mapping[MemberKey, tuple[str, ...] | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Hashed:
+    digest: MemberDigest
+    captured: bytes | None
+    needed: tuple[str, ...] | None
 
 
 def _hash_entry(
-    archive: WheelArchive, entry: Entry, keep_limit: int | None
-) -> tuple[MemberDigest, bytes | None]:
-    """One member's sha256 and size, streamed; its bytes too when ``keep_limit`` is set."""
+    archive: WheelArchive, entry: Entry, keep_limit: int | None, needed: NeededReader | None
+) -> _Hashed:
+    """One member's sha256 and size, streamed; its bytes too when ``keep_limit`` is set, and
+    its DT_NEEDED when given a reader for them."""
     kept: list[bytes] = []
     kept_size = 0
     sha = hashlib.sha256()
@@ -65,12 +80,19 @@ def _hash_entry(
         while chunk := stream.read(CHUNK):
             sha.update(chunk)
             size += len(chunk)
+            if needed is not None:
+                needed.feed(chunk)
             if keep_limit is not None:
                 kept_size += len(chunk)
                 if kept_size <= keep_limit:
                     kept.append(chunk)
     captured = b"".join(kept) if keep_limit is not None and kept_size <= keep_limit else None
-    return MemberDigest(sha.digest(), size), captured
+    return _Hashed(MemberDigest(sha.digest(), size), captured, needed.result() if needed else None)
+
+
+def reads_needed(entry: Entry) -> bool:
+    """Whether a published member is a shared object whose DT_NEEDED the graft check may ask."""
+    return bool(SHARED_OBJECT.search(entry.name)) and entry.info.file_size <= MAX_NEEDED_BYTES
 
 
 def _same_stored_bytes(pub: WheelArchive, reb: WheelArchive) -> dict[MemberKey, Entry]:
@@ -108,24 +130,30 @@ def hash_wheels(
     # Largest first, so that two workers finish close together.
     jobs.sort(key=lambda job: job[1].info.file_size, reverse=True)
 
-    def run(job: tuple[int, Entry]) -> tuple[MemberDigest, bytes | None]:
+    def run(job: tuple[int, Entry]) -> _Hashed:
         side, entry = job
         keep = entry.name == capture[side] and entry.occurrence == 0
-        return _hash_entry(archives[side], entry, capture_limit if keep else None)
+        # The published side's shared objects: what they load is read as they stream past.
+        needed = NeededReader() if side == 0 and reads_needed(entry) else None
+        return _hash_entry(archives[side], entry, capture_limit if keep else None, needed)
 
     digests: list[dict[MemberKey, MemberDigest]] = [{} for _ in archives]
     captured: list[bytes | None] = [None for _ in archives]
-    for (side, entry), (digest, kept) in zip(jobs, pool.map(run, jobs), strict=True):
-        digests[side][entry.key] = digest
-        if kept is not None:
-            captured[side] = kept
+    needed: dict[MemberKey, tuple[str, ...] | None] = {}
+    for (side, entry), hashed in zip(jobs, pool.map(run, jobs), strict=True):
+        digests[side][entry.key] = hashed.digest
+        if hashed.captured is not None:
+            captured[side] = hashed.captured
+        if side == 0 and reads_needed(entry):
+            needed[entry.key] = hashed.needed
     if len(archives) == 2:
         for key, twin in shared.items():
             digests[1][key] = digests[0][twin.key]
             if key[0] == capture[1] and key[1] == 0 and capture[1] == capture[0]:
                 captured[1] = captured[0]
     return [
-        HashedWheel(archive, digests[side], captured[side]) for side, archive in enumerate(archives)
+        HashedWheel(archive, digests[side], captured[side], needed if side == 0 else {})
+        for side, archive in enumerate(archives)
     ]
 
 
