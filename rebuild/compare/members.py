@@ -11,10 +11,14 @@ from __future__ import annotations
 import codecs
 import functools
 import hashlib
+import multiprocessing
+import os
+import pickle
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rebuild.compare.analysers import (
@@ -27,6 +31,7 @@ from rebuild.compare.analysers import (
 from rebuild.compare.analysers.binary import FALLBACK
 from rebuild.compare.elf_needed import NeededReader
 from rebuild.compare.ziplayer import Entry, MemberKey, WheelArchive
+from rebuild.errors import ArchiveError
 from rebuild.models import Divergence, DivergenceKind, Side
 
 if TYPE_CHECKING:
@@ -270,6 +275,141 @@ def _too_large(label: str, published: MemberBlob, rebuilt: MemberBlob, limit: in
     )
 
 
+# Kinds whose analysis holds the GIL for seconds (decoding machine code, unmarshalling
+# bytecode): worth a process of their own when the member is large enough to pay for one.
+APART_KINDS = frozenset({MemberKind.ELF, MemberKind.BYTECODE, MemberKind.STATIC_LIBRARY})
+APART_MIN_BYTES = 256 * 1024
+MAX_APART_WORKERS = 2  # one per core here; each holds at most one pair of members whole
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One side of a member, as a worker process finds it again: picklable, unlike a blob."""
+
+    path: Path
+    key: MemberKey
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class _Task:
+    """A differing member analysed in a worker process: everything in it pickles."""
+
+    label: str
+    kind: MemberKind
+    published: _Side
+    rebuilt: _Side
+    limits: CompareLimits
+    grafted: frozenset[str]
+    analyser: MemberAnalyser
+
+
+_OPENED: dict[Path, WheelArchive] = {}  # in a worker: each wheel opened once, for its lifetime
+
+
+def _reread(side: _Side, limits: CompareLimits) -> MemberBlob:
+    """The member's bytes, read whole in the worker and checked against the parent's hash: the
+    worker must analyse the bytes that were hashed, not what the path holds now."""
+    archive = _OPENED.get(side.path)
+    if archive is None:
+        archive = _OPENED[side.path] = WheelArchive(side.path, limits)
+    entry = next(e for e in archive.entries if e.key == side.key)
+    with archive.open_member(entry) as stream:
+        data = stream.read(side.size + 1)
+    blob = MemberBlob.from_bytes(data)
+    if blob.size != side.size or blob.sha256 != side.sha256:
+        raise ArchiveError(f"{side.path.name}: {entry.label!r} changed while it was compared")
+    return blob
+
+
+def _analyse_apart(task: _Task) -> tuple[list[Divergence], bool]:
+    """:func:`_analyse` in a worker process."""
+    limits = task.limits
+    pair = MemberPair(
+        task.label,
+        task.kind,
+        _reread(task.published, limits),
+        _reread(task.rebuilt, limits),
+        limits.max_text_bytes,
+        limits.max_diff_lines,
+        task.grafted,
+    )
+    return _analyse(task.analyser, pair)
+
+
+def _apart_failed(
+    analyser: MemberAnalyser, pair: MemberPair, error: BaseException
+) -> tuple[list[Divergence], bool]:
+    """A worker that crashed or could not be reached: the member is unexplained, never passed."""
+    (fallback,) = FALLBACK.analyse(pair)
+    why = f"{type(error).__name__}: {error}"[:300]
+    return [
+        replace(
+            fallback,
+            summary=f"{fallback.summary}; the {analyser.name} analysis in a worker process "
+            f"failed ({why})",
+        )
+    ], False
+
+
+def _picklable(analyser: MemberAnalyser) -> bool:
+    try:
+        pickle.dumps(analyser)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@dataclass
+class _Pending:
+    """A differing member waiting for its analyser; ``task`` set when it runs apart."""
+
+    analyser: MemberAnalyser
+    pair: MemberPair
+    task: _Task | None = None
+    result: tuple[list[Divergence], bool] | None = None
+
+
+def _run_pending(pending: list[_Pending]) -> None:
+    """Analyse every pending member: the large ones of the GIL-holding kinds in up to two worker
+    processes (largest first), the rest here meanwhile. Results keep their slots, so the order
+    is the serial path's whatever finishes first."""
+    apart = [p for p in pending if p.task is not None] if _cores() >= 2 else []
+    futures: list[tuple[_Pending, Future[tuple[list[Divergence], bool]]]] = []
+    pool: ProcessPoolExecutor | None = None
+    if apart:
+        # forkserver, not fork: the parent has threads (the hashing pool), and a fork copies
+        # their locks in whatever state they were.
+        pool = ProcessPoolExecutor(
+            max_workers=min(MAX_APART_WORKERS, len(apart)),
+            mp_context=multiprocessing.get_context("forkserver"),
+        )
+    try:
+        for item in sorted(apart, key=lambda p: -max(p.pair.published.size, p.pair.rebuilt.size)):
+            assert pool is not None and item.task is not None  # noqa: S101 - set just above
+            futures.append((item, pool.submit(_analyse_apart, item.task)))
+        chosen = {id(item) for item, _ in futures}
+        for item in pending:
+            if id(item) not in chosen:
+                item.result = _analyse(item.analyser, item.pair)
+        for item, future in futures:
+            try:
+                item.result = future.result()
+            except Exception as e:  # noqa: BLE001 - a worker's failure is that member's, reported
+                item.result = _apart_failed(item.analyser, item.pair, e)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
 def compare_members(
     pub: HashedWheel,
     reb: HashedWheel,
@@ -277,16 +417,18 @@ def compare_members(
     limits: CompareLimits,
 ) -> MemberComparison:
     """Member-layer divergences, in published order then the rebuilt wheel's extra members."""
-    found: list[Divergence] = []
-    unanalysed: list[str] = []
+    # Each slot: the divergences found, or a member still to analyse; and what it leaves
+    # unanalysed, so that both lists keep the published order whatever runs where.
+    slots: list[tuple[list[Divergence] | _Pending, list[str]]] = []
     identical = 0
     rebuilt_entries = {e.key: e for e in reb.archive.entries}
     published_keys = {e.key for e in pub.archive.entries}
     grafted = grafted_libraries(e.name for e in pub.archive.entries)
+    picklable: dict[int, bool] = {}
     for entry in pub.archive.entries:
         other = rebuilt_entries.get(entry.key)
         if other is None:
-            found.append(_one_side(pub, entry.key, entry.label, Side.PUBLISHED))
+            slots.append(([_one_side(pub, entry.key, entry.label, Side.PUBLISHED)], []))
             continue
         if pub.digests[entry.key] == reb.digests[entry.key]:
             identical += 1
@@ -294,8 +436,8 @@ def compare_members(
         published, rebuilt = _blob(pub, entry), _blob(reb, other)
         largest = max(published.size, rebuilt.size)
         if largest > limits.max_analysed_bytes:
-            found.append(_too_large(entry.label, published, rebuilt, limits.max_analysed_bytes))
-            unanalysed.append(f"{entry.label} (too large)")
+            too_large = _too_large(entry.label, published, rebuilt, limits.max_analysed_bytes)
+            slots.append(([too_large], [f"{entry.label} (too large)"]))
             continue
         kind = classify(entry.name, published, rebuilt, limits.max_text_bytes)
         pair = MemberPair(
@@ -308,16 +450,42 @@ def compare_members(
             grafted,
         )
         analyser = analyser_for(kind, analysers)
+        notes = []
         if analyser is None:
             analyser = FALLBACK
-            unanalysed.append(f"{entry.label} ({kind.value})")
-        divergences, analysed = _analyse(analyser, pair)
+            notes.append(f"{entry.label} ({kind.value})")
+        item = _Pending(analyser, pair)
+        if kind in APART_KINDS and largest >= APART_MIN_BYTES and analyser is not FALLBACK:
+            if id(analyser) not in picklable:
+                picklable[id(analyser)] = _picklable(analyser)
+            if picklable[id(analyser)]:
+                item.task = _Task(
+                    entry.label,
+                    kind,
+                    _Side(pub.archive.path, entry.key, published.size, published.sha256),
+                    _Side(reb.archive.path, other.key, rebuilt.size, rebuilt.sha256),
+                    limits,
+                    grafted,
+                    analyser,
+                )
+        slots.append((item, notes))
+    _run_pending([slot for slot, _ in slots if isinstance(slot, _Pending)])
+    found: list[Divergence] = []
+    unanalysed: list[str] = []
+    for slot, notes in slots:
+        unanalysed.extend(notes)
+        if not isinstance(slot, _Pending):
+            found.extend(slot)
+            continue
+        assert slot.result is not None  # noqa: S101 - every pending member was run
+        divergences, analysed = slot.result
+        kind = slot.pair.kind
         if not analysed:
-            unanalysed.append(f"{entry.label} ({kind.value})")
+            unanalysed.append(f"{slot.pair.name} ({kind.value})")
         elif not divergences:
             # The bytes differ: an analyser that finds nothing must not make that disappear.
-            divergences = FALLBACK.analyse(pair)
-            unanalysed.append(f"{entry.label} ({kind.value})")
+            divergences = FALLBACK.analyse(slot.pair)
+            unanalysed.append(f"{slot.pair.name} ({kind.value})")
         found.extend(divergences)
     for entry in reb.archive.entries:
         if entry.key not in published_keys:
