@@ -9,14 +9,18 @@ listed as unanalysed.
 from __future__ import annotations
 
 import codecs
+import collections
+import contextlib
 import functools
 import hashlib
-import multiprocessing
 import os
 import pickle
 import re
+import subprocess
+import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -323,8 +327,8 @@ def _reread(side: _Side, limits: CompareLimits) -> MemberBlob:
     return blob
 
 
-def _analyse_apart(task: _Task) -> tuple[list[Divergence], bool]:
-    """:func:`_analyse` in a worker process."""
+def analyse_apart(task: _Task) -> tuple[list[Divergence], bool]:
+    """:func:`_analyse` in a worker process (:mod:`rebuild.compare.worker`)."""
     limits = task.limits
     pair = MemberPair(
         task.label,
@@ -336,6 +340,58 @@ def _analyse_apart(task: _Task) -> tuple[list[Divergence], bool]:
         task.grafted,
     )
     return _analyse(task.analyser, pair)
+
+
+class _WorkerFailed(Exception):
+    """The worker process died, or answered with an error."""
+
+
+class _Worker:
+    """One worker process, fed one task at a time."""
+
+    def __init__(self) -> None:
+        # The same interpreter and import path as ours: the analysers must unpickle there.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rebuild.compare.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+
+    def run(self, task: _Task) -> tuple[list[Divergence], bool]:
+        from rebuild.compare.worker import read_message, write_message
+
+        assert self.process.stdin is not None and self.process.stdout is not None  # noqa: S101
+        try:
+            write_message(self.process.stdin, pickle.dumps(task))
+        except OSError as e:
+            raise _WorkerFailed(f"the worker process cannot be reached: {e}") from e
+        message = read_message(self.process.stdout)
+        if message is None:
+            code = self.process.wait()
+            raise _WorkerFailed(f"the worker process ended (exit {code})")
+        status, value = pickle.loads(message)  # noqa: S301 - our own worker's answer
+        if status != "ok":
+            raise _WorkerFailed(str(value))
+        return value  # type: ignore[no-any-return]
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
 
 
 def _apart_failed(
@@ -383,31 +439,50 @@ def _run_pending(pending: list[_Pending]) -> None:
     processes (largest first), the rest here meanwhile. Results keep their slots, so the order
     is the serial path's whatever finishes first."""
     apart = [p for p in pending if p.task is not None] if _cores() >= 2 else []
-    futures: list[tuple[_Pending, Future[tuple[list[Divergence], bool]]]] = []
-    pool: ProcessPoolExecutor | None = None
-    if apart:
-        # forkserver, not fork: the parent has threads (the hashing pool), and a fork copies
-        # their locks in whatever state they were.
-        pool = ProcessPoolExecutor(
-            max_workers=min(MAX_APART_WORKERS, len(apart)),
-            mp_context=multiprocessing.get_context("forkserver"),
-        )
+    apart.sort(key=lambda p: -max(p.pair.published.size, p.pair.rebuilt.size))
+    queue = collections.deque(apart)
+    lock = threading.Lock()
+
+    def drain() -> None:
+        worker: _Worker | None = None
+        try:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    item = queue.popleft()
+                assert item.task is not None  # noqa: S101 - only tasks are queued
+                try:
+                    if worker is None or not worker.alive:
+                        worker = _Worker()
+                    item.result = worker.run(item.task)
+                except (_WorkerFailed, OSError, pickle.UnpicklingError, EOFError) as e:
+                    # Fail closed: this member is unexplained; the next one gets a new worker.
+                    item.result = _apart_failed(item.analyser, item.pair, e)
+                    if worker is not None:
+                        worker.close()
+                        worker = None
+        finally:
+            if worker is not None:
+                worker.close()
+
+    threads = [
+        threading.Thread(target=drain, name="rebuild-compare-apart", daemon=True)
+        for _ in range(min(MAX_APART_WORKERS, len(apart)))
+    ]
+    for thread in threads:
+        thread.start()
     try:
-        for item in sorted(apart, key=lambda p: -max(p.pair.published.size, p.pair.rebuilt.size)):
-            assert pool is not None and item.task is not None  # noqa: S101 - set just above
-            futures.append((item, pool.submit(_analyse_apart, item.task)))
-        chosen = {id(item) for item, _ in futures}
+        chosen = {id(item) for item in apart}
         for item in pending:
             if id(item) not in chosen:
                 item.result = _analyse(item.analyser, item.pair)
-        for item, future in futures:
-            try:
-                item.result = future.result()
-            except Exception as e:  # noqa: BLE001 - a worker's failure is that member's, reported
-                item.result = _apart_failed(item.analyser, item.pair, e)
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        for thread in threads:
+            thread.join()
+    for item in apart:
+        if item.result is None:
+            item.result = _apart_failed(item.analyser, item.pair, _WorkerFailed("no answer"))
 
 
 def compare_members(
