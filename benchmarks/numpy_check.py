@@ -61,9 +61,10 @@ def main() -> int:
         report = json.loads(report_path.read_text(encoding="utf-8"))
         lines = len(terminal.read_text(encoding="utf-8").splitlines())
     comparison = report["comparison"]
-    unexplained = sum(1 for d in comparison["divergences"] if d["explanation"] is None)
+    # Report schema 2: each divergence carries its outcome.
+    unexplained = sum(1 for d in comparison["divergences"] if d["outcome"] == "unexplained")
     findings = (report.get("provenance") or {}).get("findings", [])
-    source_open = sum(1 for d in findings if d["explanation"] is None)
+    source_open = sum(1 for d in findings if d["outcome"] == "unexplained")
     published = report["release"]["wheel"]
     print(f"{TARGET}: {published['filename']}")
     print(

@@ -12,7 +12,6 @@ true. Any difference no compared field accounts for is still reported, unexplain
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
 import tempfile
 from collections import Counter
@@ -33,7 +32,7 @@ from rebuild.compare.members import (
 )
 from rebuild.compare.record import MemberFacts, check_record, find_record, parse_record
 from rebuild.compare.rules import explain
-from rebuild.compare.ziplayer import WheelArchive, compare_containers, integrity_findings
+from rebuild.compare.ziplayer import Entry, WheelArchive, compare_containers, integrity_findings
 from rebuild.errors import ArchiveError
 from rebuild.models import (
     Comparison,
@@ -167,37 +166,45 @@ def _review_order(d: Divergence) -> tuple[bool, bool, int, str]:
     return (d.explained, not runs, _LAYER_RANK[d.layer], d.member or "")
 
 
-_SHARED_OBJECT = re.compile(r"\.so(\.[0-9][0-9.]*)?$")
-MAX_NEEDED_BYTES = 512 * 1024 * 1024  # a shared object larger than this is not read for DT_NEEDED
 SPOOL_BYTES = 8 * 1024 * 1024  # kept in memory while reading one object's DT_NEEDED
 
 
-def _loaded_libraries(archive: WheelArchive, found: Sequence[Divergence]) -> frozenset[str]:
+def _loaded_libraries(hashed: HashedWheel, found: Sequence[Divergence]) -> frozenset[str]:
     """What the published wheel's shared objects load (DT_NEEDED), when a graft needs checking.
 
-    Read only if a library sits in a ``<pkg>.libs/`` folder of the published wheel alone: a
-    library auditwheel grafted is one some shared object of the wheel needs.
+    Asked only if a library sits in a ``<pkg>.libs/`` folder of the published wheel alone: a
+    library auditwheel grafted is one some shared object of the wheel needs. Each object's
+    DT_NEEDED was read from its dynamic segment while it was hashed; an object that could not be
+    read so (an unusual layout) is read again here, with the full ELF reader.
     """
     if not any(
         d.kind is DivergenceKind.ONLY_PUBLISHED and grafted_libraries([d.member or ""])
         for d in found
     ):
         return frozenset()
+    loaded: set[str] = set()
+    archive = hashed.archive
+    for entry in archive.entries:
+        if entry.key not in hashed.needed:
+            continue
+        names = hashed.needed[entry.key]
+        if names is None:
+            names = _needed_read_again(archive, entry)
+        loaded.update(names)
+    return frozenset(loaded)
+
+
+def _needed_read_again(archive: WheelArchive, entry: Entry) -> tuple[str, ...]:
     from rebuild.compare.elf_read import needed_of  # the ELF reader loads only when needed
 
-    loaded: set[str] = set()
-    for entry in archive.entries:
-        if not _SHARED_OBJECT.search(entry.name) or entry.info.file_size > MAX_NEEDED_BYTES:
-            continue
-        # Spooled, not read whole: past a few MiB the object goes to an unlinked temporary
-        # file, and only its headers and dynamic section are read back.
-        with (
-            archive.open_member(entry) as stream,
-            tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool,
-        ):
-            shutil.copyfileobj(stream, spool, CHUNK)
-            loaded.update(needed_of(spool))
-    return frozenset(loaded)
+    # Spooled, not read whole: past a few MiB the object goes to an unlinked temporary file,
+    # and only its headers and dynamic section are read back.
+    with (
+        archive.open_member(entry) as stream,
+        tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool,
+    ):
+        shutil.copyfileobj(stream, spool, CHUNK)
+        return needed_of(spool)
 
 
 MAX_WHEEL_FILE_BYTES = 64 * 1024  # a WHEEL file larger than this is not read for its Generator
@@ -288,7 +295,7 @@ def compare_wheels(
                     lambda key: pub_digests.get(key) == reb_digests.get(key),
                 )
                 members = compare_members(pub.hashed, reb.hashed, chosen, limits)
-                loaded = _loaded_libraries(pub_archive, members.divergences)
+                loaded = _loaded_libraries(pub.hashed, members.divergences)
                 # Modelled once: the installed comparison and the gzip pairs both read them.
                 trees = (installed_trees(pub.hashed), installed_trees(reb.hashed))
                 compressed = check_compressed(pub.hashed, reb.hashed, members.divergences, trees)

@@ -19,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 
-from rebuild.compare.elf_code import NORMALISED, Symboliser, normalise
+from rebuild.compare.elf_code import NORMALISED, Sameness, Symboliser, normalise, same_code
 from rebuild.compare.elf_imports import ImportChange, classify_imports
 from rebuild.compare.elf_invariants import InvariantFinding, invariant_findings
 from rebuild.compare.elf_read import ElfImage, Section, Symbol
@@ -486,6 +486,7 @@ def _unnamed_code(image: ElfImage, functions: dict[str, Symbol]) -> dict[str, tu
     operands are named right.
     """
     runs: dict[str, tuple[int, bytes]] = {}
+    numbered: dict[str, int] = {}  # name -> the last number given to a run of that name
     spans = sorted((f.value, f.value + f.size) for f in functions.values())
     unsized = sorted(
         {
@@ -509,16 +510,21 @@ def _unnamed_code(image: ElfImage, functions: dict[str, Symbol]) -> dict[str, tu
         if cursor < end_of_section:
             gaps.append((cursor, end_of_section))
         names = dict(unsized)
+        values = [v for v, _ in unsized]
         for low, high in gaps:
-            cuts = sorted({low, *(v for v, _ in unsized if low < v < high), high})
+            inside = values[bisect.bisect_right(values, low) : bisect.bisect_left(values, high)]
+            cuts = sorted({low, *inside, high})
             for start, stop in itertools.pairwise(cuts):
                 name = names.get(start, f"(code in {section.name} outside any function symbol)")
                 # A name met again (two symbols alike, or several anonymous runs) is numbered:
-                # no run may hide behind another's name.
-                key, count = name, 1
+                # no run may hide behind another's name. Numbers only grow, so the search for
+                # a free one starts where the last ended.
+                count = numbered.get(name, 1)
+                key = name if count == 1 else f"{name}#{count}"
                 while key in runs:
                     count += 1
                     key = f"{name}#{count}"
+                numbered[name] = count
                 runs[key] = (start, image.bytes_at(start, stop - start))
     return runs
 
@@ -709,6 +715,20 @@ def _code(
         compared += 1
         old = new = None
         if normalising:
+            # Cheap before deep: instructions are compared as they are decoded, targets by
+            # name, and only a function that still differs is normalised whole (its report
+            # needs the instructions).
+            same = same_code(
+                (pub_code[key], a.value, names_pub),
+                (reb_code[key], b.value, names_reb),
+                deadline=deadline,
+            )
+            if same is None:
+                incomplete.append(f"time limit ({budget_s:.0f} s) reached inside {key}")
+                break
+            if same is not Sameness.DIFFERENT:
+                moved += 1
+                continue
             old = normalise(pub_code[key], a.value, names_pub, deadline=deadline)
             new = normalise(reb_code[key], b.value, names_reb, deadline=deadline)
             if old is None or new is None:
@@ -742,12 +762,18 @@ def _code(
                 changed.append(_change(name, sizes, kept, () if name in runs_pub else code))
         for name in sorted(set(runs_pub) & set(runs_reb)):
             (pa, pb), (ra, rb) = runs_pub[name], runs_reb[name]
+            same = same_code((pb, pa, names_pub), (rb, ra, names_reb), skip_padding=True)
+            if same is Sameness.EMPTY:
+                continue
+            compared += 1
+            if same is Sameness.SAME:
+                moved += 1
+                continue
             old = normalise(pb, pa, names_pub, skip_padding=True)
             new = normalise(rb, ra, names_reb, skip_padding=True)
             if not old and not new:
-                continue
-            compared += 1
-            if old == new:
+                compared -= 1
+            elif old == new:
                 moved += 1
             else:
                 changed.append(_change(name, (len(pb), len(rb)), old, new))

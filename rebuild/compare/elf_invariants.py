@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import capstone
 
-from rebuild.compare.elf_code import named_symbols, plt_entries, rip_target
+from rebuild.compare.elf_code import decoder, named_symbols, plt_entries, rip_target
 from rebuild.compare.elf_imports import canonical, is_runtime_routine
 from rebuild.compare.elf_read import PARSE_ERRORS, SHF_ALLOC, ElfImage, Section, Symbol
 from rebuild.compare.elf_segments import hidden_data
@@ -365,7 +365,6 @@ class _Code:
     def decode(self) -> _Code:
         if self._decoded:
             return self
-        decoder = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
         budget = MAX_CODE
         plain = {s.name for s in self.image.symbols if s.kind == "STT_FUNC" and s.name}
         self.specialised = {
@@ -378,17 +377,20 @@ class _Code:
             self.functions.add(function.name)
             if function.local:
                 self.local.add(function.name)
-            self._walk(decoder, function)
+            self._walk(decoder(), function)
         self._decoded = True
         return self
 
     def _walk(self, decoder: capstone.Cs, function: _Function) -> None:
         end = function.start + len(function.code)
         for address, size, mnemonic, operands in decoder.disasm_lite(function.code, function.start):
-            text = f"{mnemonic} {operands}".strip()
-            if text in _SYSCALLS or mnemonic in _SYSCALLS:
+            if mnemonic in _SYSCALLS or (
+                mnemonic == "int" and f"{mnemonic} {operands}".strip() in _SYSCALLS
+            ):
                 self.syscalls[function.name] += 1
             if not mnemonic.startswith(("call", "j")):
+                if "rip" not in operands:
+                    continue  # no RIP-relative operand: no GOT slot loaded
                 # Loading an import's address from its GOT slot is how code built with -fno-plt
                 # (and the C runtime's optional hooks) calls it: through a register, next.
                 # A function this object defines has its address loaded from the GOT when
@@ -489,13 +491,18 @@ def _functions(image: ElfImage) -> Iterator[_Function]:
         key=lambda s: (s.value, s.name),
     )[:MAX_FUNCTIONS]
     spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    # Each section's bytes sliced once: slicing them again per function copies the section.
+    contents: dict[int, bytes] = {}
     for symbol in symbols:
         section = _containing(executable, symbol)
         if section is None:
             continue
         spans[section.name].append((symbol.value, symbol.value + symbol.size))
         start = symbol.value - section.addr
-        code = image.section_bytes(section)[start : start + symbol.size]
+        held = contents.get(id(section))
+        if held is None:
+            held = contents[id(section)] = image.section_bytes(section)
+        code = held[start : start + symbol.size]
         yield _Function(function_name(symbol.name), symbol.value, code, _is_local(symbol))
     for section in executable:
         yield from _uncovered(image, section, sorted(spans[section.name]))

@@ -9,11 +9,20 @@ listed as unanalysed.
 from __future__ import annotations
 
 import codecs
+import collections
+import contextlib
 import functools
 import hashlib
+import os
+import pickle
+import re
+import subprocess
+import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rebuild.compare.analysers import (
@@ -24,7 +33,9 @@ from rebuild.compare.analysers import (
     analyser_for,
 )
 from rebuild.compare.analysers.binary import FALLBACK
+from rebuild.compare.elf_needed import NeededReader
 from rebuild.compare.ziplayer import Entry, MemberKey, WheelArchive
+from rebuild.errors import ArchiveError
 from rebuild.models import Divergence, DivergenceKind, Side
 
 if TYPE_CHECKING:
@@ -34,6 +45,8 @@ CHUNK = 1024 * 1024
 _SNIFF = 8192  # bytes read to tell text from binary when a member is too large to read whole
 _ELF_MAGIC = b"\x7fELF"
 _AR_MAGIC = b"!<arch>\n"
+SHARED_OBJECT = re.compile(r"\.so(\.[0-9][0-9.]*)?$")
+MAX_NEEDED_BYTES = 512 * 1024 * 1024  # a shared object larger than this is not read for DT_NEEDED
 
 
 @dataclass(frozen=True)
@@ -51,12 +64,23 @@ class HashedWheel:
     # The bytes of the member named by ``hash_members(capture=...)``, kept while hashing it;
     # None if absent or over its cap.
     captured: bytes | None
+    # The DT_NEEDED of each shared object (by name, see SHARED_OBJECT), read from its dynamic
+    # segment while it was hashed; None for an object that must be read again to know.
+    needed: Mapping[MemberKey, tuple[str, ...] | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Hashed:
+    digest: MemberDigest
+    captured: bytes | None
+    needed: tuple[str, ...] | None
 
 
 def _hash_entry(
-    archive: WheelArchive, entry: Entry, keep_limit: int | None
-) -> tuple[MemberDigest, bytes | None]:
-    """One member's sha256 and size, streamed; its bytes too when ``keep_limit`` is set."""
+    archive: WheelArchive, entry: Entry, keep_limit: int | None, needed: NeededReader | None
+) -> _Hashed:
+    """One member's sha256 and size, streamed; its bytes too when ``keep_limit`` is set, and
+    its DT_NEEDED when given a reader for them."""
     kept: list[bytes] = []
     kept_size = 0
     sha = hashlib.sha256()
@@ -65,12 +89,19 @@ def _hash_entry(
         while chunk := stream.read(CHUNK):
             sha.update(chunk)
             size += len(chunk)
+            if needed is not None:
+                needed.feed(chunk)
             if keep_limit is not None:
                 kept_size += len(chunk)
                 if kept_size <= keep_limit:
                     kept.append(chunk)
     captured = b"".join(kept) if keep_limit is not None and kept_size <= keep_limit else None
-    return MemberDigest(sha.digest(), size), captured
+    return _Hashed(MemberDigest(sha.digest(), size), captured, needed.result() if needed else None)
+
+
+def reads_needed(entry: Entry) -> bool:
+    """Whether a published member is a shared object whose DT_NEEDED the graft check may ask."""
+    return bool(SHARED_OBJECT.search(entry.name)) and entry.info.file_size <= MAX_NEEDED_BYTES
 
 
 def _same_stored_bytes(pub: WheelArchive, reb: WheelArchive) -> dict[MemberKey, Entry]:
@@ -108,24 +139,30 @@ def hash_wheels(
     # Largest first, so that two workers finish close together.
     jobs.sort(key=lambda job: job[1].info.file_size, reverse=True)
 
-    def run(job: tuple[int, Entry]) -> tuple[MemberDigest, bytes | None]:
+    def run(job: tuple[int, Entry]) -> _Hashed:
         side, entry = job
         keep = entry.name == capture[side] and entry.occurrence == 0
-        return _hash_entry(archives[side], entry, capture_limit if keep else None)
+        # The published side's shared objects: what they load is read as they stream past.
+        needed = NeededReader() if side == 0 and reads_needed(entry) else None
+        return _hash_entry(archives[side], entry, capture_limit if keep else None, needed)
 
     digests: list[dict[MemberKey, MemberDigest]] = [{} for _ in archives]
     captured: list[bytes | None] = [None for _ in archives]
-    for (side, entry), (digest, kept) in zip(jobs, pool.map(run, jobs), strict=True):
-        digests[side][entry.key] = digest
-        if kept is not None:
-            captured[side] = kept
+    needed: dict[MemberKey, tuple[str, ...] | None] = {}
+    for (side, entry), hashed in zip(jobs, pool.map(run, jobs), strict=True):
+        digests[side][entry.key] = hashed.digest
+        if hashed.captured is not None:
+            captured[side] = hashed.captured
+        if side == 0 and reads_needed(entry):
+            needed[entry.key] = hashed.needed
     if len(archives) == 2:
         for key, twin in shared.items():
             digests[1][key] = digests[0][twin.key]
             if key[0] == capture[1] and key[1] == 0 and capture[1] == capture[0]:
                 captured[1] = captured[0]
     return [
-        HashedWheel(archive, digests[side], captured[side]) for side, archive in enumerate(archives)
+        HashedWheel(archive, digests[side], captured[side], needed if side == 0 else {})
+        for side, archive in enumerate(archives)
     ]
 
 
@@ -242,6 +279,212 @@ def _too_large(label: str, published: MemberBlob, rebuilt: MemberBlob, limit: in
     )
 
 
+# Kinds whose analysis holds the GIL for seconds (decoding machine code, unmarshalling
+# bytecode): worth a process of their own when the member is large enough to pay for one.
+APART_KINDS = frozenset({MemberKind.ELF, MemberKind.BYTECODE, MemberKind.STATIC_LIBRARY})
+APART_MIN_BYTES = 256 * 1024
+MAX_APART_WORKERS = 2  # one per core here; each holds at most one pair of members whole
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One side of a member, as a worker process finds it again: picklable, unlike a blob."""
+
+    path: Path
+    key: MemberKey
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class _Task:
+    """A differing member analysed in a worker process: everything in it pickles."""
+
+    label: str
+    kind: MemberKind
+    published: _Side
+    rebuilt: _Side
+    limits: CompareLimits
+    grafted: frozenset[str]
+    analyser: MemberAnalyser
+
+
+_OPENED: dict[Path, WheelArchive] = {}  # in a worker: each wheel opened once, for its lifetime
+
+
+def _reread(side: _Side, limits: CompareLimits) -> MemberBlob:
+    """The member's bytes, read whole in the worker and checked against the parent's hash: the
+    worker must analyse the bytes that were hashed, not what the path holds now."""
+    archive = _OPENED.get(side.path)
+    if archive is None:
+        archive = _OPENED[side.path] = WheelArchive(side.path, limits)
+    entry = next(e for e in archive.entries if e.key == side.key)
+    with archive.open_member(entry) as stream:
+        data = stream.read(side.size + 1)
+    blob = MemberBlob.from_bytes(data)
+    if blob.size != side.size or blob.sha256 != side.sha256:
+        raise ArchiveError(f"{side.path.name}: {entry.label!r} changed while it was compared")
+    return blob
+
+
+def analyse_apart(task: _Task) -> tuple[list[Divergence], bool]:
+    """:func:`_analyse` in a worker process (:mod:`rebuild.compare.worker`)."""
+    limits = task.limits
+    pair = MemberPair(
+        task.label,
+        task.kind,
+        _reread(task.published, limits),
+        _reread(task.rebuilt, limits),
+        limits.max_text_bytes,
+        limits.max_diff_lines,
+        task.grafted,
+    )
+    return _analyse(task.analyser, pair)
+
+
+class _WorkerFailed(Exception):
+    """The worker process died, or answered with an error."""
+
+
+class _Worker:
+    """One worker process, fed one task at a time."""
+
+    def __init__(self) -> None:
+        # The same interpreter and import path as ours: the analysers must unpickle there.
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "rebuild.compare.worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+        )
+
+    def run(self, task: _Task) -> tuple[list[Divergence], bool]:
+        from rebuild.compare.worker import read_message, write_message
+
+        assert self.process.stdin is not None and self.process.stdout is not None  # noqa: S101
+        try:
+            write_message(self.process.stdin, pickle.dumps(task))
+        except OSError as e:
+            raise _WorkerFailed(f"the worker process cannot be reached: {e}") from e
+        message = read_message(self.process.stdout)
+        if message is None:
+            code = self.process.wait()
+            raise _WorkerFailed(f"the worker process ended (exit {code})")
+        status, value = pickle.loads(message)  # noqa: S301 - our own worker's answer
+        if status != "ok":
+            raise _WorkerFailed(str(value))
+        return value  # type: ignore[no-any-return]
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def _apart_failed(
+    analyser: MemberAnalyser, pair: MemberPair, error: BaseException
+) -> tuple[list[Divergence], bool]:
+    """A worker that crashed or could not be reached: the member is unexplained, never passed."""
+    (fallback,) = FALLBACK.analyse(pair)
+    why = f"{type(error).__name__}: {error}"[:300]
+    return [
+        replace(
+            fallback,
+            summary=f"{fallback.summary}; the {analyser.name} analysis in a worker process "
+            f"failed ({why})",
+        )
+    ], False
+
+
+def _picklable(analyser: MemberAnalyser) -> bool:
+    try:
+        pickle.dumps(analyser)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return False
+    return True
+
+
+def _cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+@dataclass
+class _Pending:
+    """A differing member waiting for its analyser; ``task`` set when it runs apart."""
+
+    analyser: MemberAnalyser
+    pair: MemberPair
+    task: _Task | None = None
+    result: tuple[list[Divergence], bool] | None = None
+
+
+def _run_pending(pending: list[_Pending]) -> None:
+    """Analyse every pending member: the large ones of the GIL-holding kinds in up to two worker
+    processes (largest first), the rest here meanwhile. Results keep their slots, so the order
+    is the serial path's whatever finishes first."""
+    apart = [p for p in pending if p.task is not None] if _cores() >= 2 else []
+    apart.sort(key=lambda p: -max(p.pair.published.size, p.pair.rebuilt.size))
+    queue = collections.deque(apart)
+    lock = threading.Lock()
+
+    def drain() -> None:
+        worker: _Worker | None = None
+        try:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    item = queue.popleft()
+                assert item.task is not None  # noqa: S101 - only tasks are queued
+                try:
+                    if worker is None or not worker.alive:
+                        worker = _Worker()
+                    item.result = worker.run(item.task)
+                except (_WorkerFailed, OSError, pickle.UnpicklingError, EOFError) as e:
+                    # Fail closed: this member is unexplained; the next one gets a new worker.
+                    item.result = _apart_failed(item.analyser, item.pair, e)
+                    if worker is not None:
+                        worker.close()
+                        worker = None
+        finally:
+            if worker is not None:
+                worker.close()
+
+    threads = [
+        threading.Thread(target=drain, name="rebuild-compare-apart", daemon=True)
+        for _ in range(min(MAX_APART_WORKERS, len(apart)))
+    ]
+    for thread in threads:
+        thread.start()
+    try:
+        chosen = {id(item) for item in apart}
+        for item in pending:
+            if id(item) not in chosen:
+                item.result = _analyse(item.analyser, item.pair)
+    finally:
+        for thread in threads:
+            thread.join()
+    for item in apart:
+        if item.result is None:
+            item.result = _apart_failed(item.analyser, item.pair, _WorkerFailed("no answer"))
+
+
 def compare_members(
     pub: HashedWheel,
     reb: HashedWheel,
@@ -249,16 +492,18 @@ def compare_members(
     limits: CompareLimits,
 ) -> MemberComparison:
     """Member-layer divergences, in published order then the rebuilt wheel's extra members."""
-    found: list[Divergence] = []
-    unanalysed: list[str] = []
+    # Each slot: the divergences found, or a member still to analyse; and what it leaves
+    # unanalysed, so that both lists keep the published order whatever runs where.
+    slots: list[tuple[list[Divergence] | _Pending, list[str]]] = []
     identical = 0
     rebuilt_entries = {e.key: e for e in reb.archive.entries}
     published_keys = {e.key for e in pub.archive.entries}
     grafted = grafted_libraries(e.name for e in pub.archive.entries)
+    picklable: dict[int, bool] = {}
     for entry in pub.archive.entries:
         other = rebuilt_entries.get(entry.key)
         if other is None:
-            found.append(_one_side(pub, entry.key, entry.label, Side.PUBLISHED))
+            slots.append(([_one_side(pub, entry.key, entry.label, Side.PUBLISHED)], []))
             continue
         if pub.digests[entry.key] == reb.digests[entry.key]:
             identical += 1
@@ -266,8 +511,8 @@ def compare_members(
         published, rebuilt = _blob(pub, entry), _blob(reb, other)
         largest = max(published.size, rebuilt.size)
         if largest > limits.max_analysed_bytes:
-            found.append(_too_large(entry.label, published, rebuilt, limits.max_analysed_bytes))
-            unanalysed.append(f"{entry.label} (too large)")
+            too_large = _too_large(entry.label, published, rebuilt, limits.max_analysed_bytes)
+            slots.append(([too_large], [f"{entry.label} (too large)"]))
             continue
         kind = classify(entry.name, published, rebuilt, limits.max_text_bytes)
         pair = MemberPair(
@@ -280,16 +525,42 @@ def compare_members(
             grafted,
         )
         analyser = analyser_for(kind, analysers)
+        notes = []
         if analyser is None:
             analyser = FALLBACK
-            unanalysed.append(f"{entry.label} ({kind.value})")
-        divergences, analysed = _analyse(analyser, pair)
+            notes.append(f"{entry.label} ({kind.value})")
+        item = _Pending(analyser, pair)
+        if kind in APART_KINDS and largest >= APART_MIN_BYTES and analyser is not FALLBACK:
+            if id(analyser) not in picklable:
+                picklable[id(analyser)] = _picklable(analyser)
+            if picklable[id(analyser)]:
+                item.task = _Task(
+                    entry.label,
+                    kind,
+                    _Side(pub.archive.path, entry.key, published.size, published.sha256),
+                    _Side(reb.archive.path, other.key, rebuilt.size, rebuilt.sha256),
+                    limits,
+                    grafted,
+                    analyser,
+                )
+        slots.append((item, notes))
+    _run_pending([slot for slot, _ in slots if isinstance(slot, _Pending)])
+    found: list[Divergence] = []
+    unanalysed: list[str] = []
+    for slot, notes in slots:
+        unanalysed.extend(notes)
+        if not isinstance(slot, _Pending):
+            found.extend(slot)
+            continue
+        assert slot.result is not None  # noqa: S101 - every pending member was run
+        divergences, analysed = slot.result
+        kind = slot.pair.kind
         if not analysed:
-            unanalysed.append(f"{entry.label} ({kind.value})")
+            unanalysed.append(f"{slot.pair.name} ({kind.value})")
         elif not divergences:
             # The bytes differ: an analyser that finds nothing must not make that disappear.
-            divergences = FALLBACK.analyse(pair)
-            unanalysed.append(f"{entry.label} ({kind.value})")
+            divergences = FALLBACK.analyse(slot.pair)
+            unanalysed.append(f"{slot.pair.name} ({kind.value})")
         found.extend(divergences)
     for entry in reb.archive.entries:
         if entry.key not in published_keys:
