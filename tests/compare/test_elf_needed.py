@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import struct
 from pathlib import Path
-from typing import IO
 
 import pytest
 
@@ -14,7 +13,6 @@ from compare.wheels import BASE, DIST_INFO
 from rebuild.compare import compare_wheels, elf_needed, members
 from rebuild.compare.elf_needed import NeededReader
 from rebuild.compare.elf_read import needed_of
-from rebuild.compare.ziplayer import Entry, WheelArchive
 from rebuild.models import Verdict
 
 MiB = 1024 * 1024
@@ -102,19 +100,6 @@ def test_an_object_without_a_dynamic_segment_loads_nothing() -> None:
     data = bytearray(_object(False))
     struct.pack_into("<I", data, 64 + 56, 4)  # PT_DYNAMIC -> PT_NOTE
     assert streamed(bytes(data), 7) == ()
-
-
-@pytest.fixture
-def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    seen: list[str] = []
-    original = WheelArchive.open_member
-
-    def counting(self: WheelArchive, entry: Entry) -> IO[bytes]:
-        seen.append(f"{self.path.name}:{entry.name}")
-        return original(self, entry)
-
-    monkeypatch.setattr(WheelArchive, "open_member", counting)
-    return seen
 
 
 def _grafted_pair(tmp_path: Path) -> tuple[Path, Path]:

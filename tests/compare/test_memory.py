@@ -6,12 +6,8 @@ import resource
 import tracemalloc
 import zipfile
 from pathlib import Path
-from typing import IO
-
-import pytest
 
 from rebuild.compare import CompareLimits, compare_wheels
-from rebuild.compare.ziplayer import Entry, WheelArchive
 from rebuild.models import Verdict
 
 from .wheels import make_wheel, stream_member, with_comment
@@ -34,20 +30,6 @@ def test_a_large_member_is_compared_in_bounded_memory(tmp_path: Path) -> None:
     assert peak < 16 * MiB, f"peak {peak / MiB:.1f} MiB while comparing a {BIG // MiB} MiB member"
     # ru_maxrss is in KiB on Linux; the whole test process stays below the member's size.
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 < BIG
-
-
-@pytest.fixture
-def opened(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every member opened for reading, as "wheel:member", in order."""
-    seen: list[str] = []
-    original = WheelArchive.open_member
-
-    def counting(self: WheelArchive, entry: Entry) -> IO[bytes]:
-        seen.append(f"{self.path.name}:{entry.name}")
-        return original(self, entry)
-
-    monkeypatch.setattr(WheelArchive, "open_member", counting)
-    return seen
 
 
 def test_each_member_is_read_once_for_hashing(tmp_path: Path, opened: list[str]) -> None:
