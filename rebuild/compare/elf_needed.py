@@ -34,6 +34,20 @@ _DT_STRSZ = 10
 Step = Callable[[bytes], None]
 
 
+def program_header_table(head: bytes, order: str, bits: int) -> tuple[int, int, int]:
+    """Where an ELF header says its program header table is: (offset, entry size, count).
+
+    ``head``: at least the ELF header's bytes; ``order``: "<" or ">"; ``bits``: 32 or 64.
+    """
+    if bits == 64:
+        (phoff,) = struct.unpack_from(order + "Q", head, 0x20)
+        phentsize, phnum = struct.unpack_from(order + "HH", head, 0x36)
+    else:
+        (phoff,) = struct.unpack_from(order + "I", head, 0x1C)
+        phentsize, phnum = struct.unpack_from(order + "HH", head, 0x2A)
+    return int(phoff), int(phentsize), int(phnum)
+
+
 class NeededReader:
     """Fed an object's bytes in order; then its DT_NEEDED names, or None if not read here."""
 
@@ -115,14 +129,8 @@ class NeededReader:
         order = "<" if head[5] == 1 else ">"
         bits = 32 if head[4] == 1 else 64
         self._format = (order, bits)
-        if bits == 64:
-            phoff = struct.unpack_from(order + "Q", head, 0x20)[0]
-            phentsize, phnum = struct.unpack_from(order + "HH", head, 0x36)
-            expected = 56
-        else:
-            phoff = struct.unpack_from(order + "I", head, 0x1C)[0]
-            phentsize, phnum = struct.unpack_from(order + "HH", head, 0x2A)
-            expected = 32
+        phoff, phentsize, phnum = program_header_table(head, order, bits)
+        expected = 56 if bits == 64 else 32
         if phentsize != expected or not 0 < phnum <= MAX_PHDRS or phoff == 0:
             self._fail()  # no program headers, extended numbering (0xffff), or odd entries
             return

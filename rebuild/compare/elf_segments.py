@@ -19,6 +19,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 
+from rebuild.compare.elf_needed import program_header_table
 from rebuild.compare.elf_read import ElfImage
 
 PT_LOAD = 1
@@ -96,15 +97,8 @@ def load_segments(data: bytes, bits: int) -> tuple[Segment, ...] | None:
 def _headers_end(data: bytes, bits: int) -> int:
     """Where the ELF header and the program header table end (both are loaded, legitimately)."""
     order = "<" if data[5:6] == b"\x01" else ">"
-    if bits == 64:
-        phoff = struct.unpack_from(order + "Q", data, 0x20)[0]
-        phentsize, phnum = struct.unpack_from(order + "HH", data, 0x36)
-        header = 64
-    else:
-        phoff = struct.unpack_from(order + "I", data, 0x1C)[0]
-        phentsize, phnum = struct.unpack_from(order + "HH", data, 0x2A)
-        header = 52
-    return max(header, int(phoff) + int(phentsize) * int(phnum))
+    phoff, phentsize, phnum = program_header_table(data, order, bits)
+    return max(64 if bits == 64 else 52, phoff + phentsize * phnum)
 
 
 def _uncovered(image: ElfImage, segments: tuple[Segment, ...]) -> list[Region]:

@@ -255,15 +255,19 @@ def _analyse(analyser: MemberAnalyser, pair: MemberPair) -> tuple[list[Divergenc
     try:
         return analyser.analyse(pair), True
     except Exception as e:  # noqa: BLE001 - contained and reported, never silent
-        (fallback,) = FALLBACK.analyse(pair)
-        why = f"{type(e).__name__}: {e}"[:300]
-        return [
-            replace(
-                fallback,
-                summary=f"{fallback.summary}; the {analyser.name} analyser failed ({why}), "
-                "which is a bug in rebuild",
-            )
-        ], False
+        return _unanalysed(
+            pair, f"the {analyser.name} analyser failed ({_why(e)}), which is a bug in rebuild"
+        )
+
+
+def _unanalysed(pair: MemberPair, failure: str) -> tuple[list[Divergence], bool]:
+    """The member's bytes' divergence, unexplained, saying why no analysis stands for it."""
+    (fallback,) = FALLBACK.analyse(pair)
+    return [replace(fallback, summary=f"{fallback.summary}; {failure}")], False
+
+
+def _why(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:300]
 
 
 def _too_large(label: str, published: MemberBlob, rebuilt: MemberBlob, limit: int) -> Divergence:
@@ -398,15 +402,9 @@ def _apart_failed(
     analyser: MemberAnalyser, pair: MemberPair, error: BaseException
 ) -> tuple[list[Divergence], bool]:
     """A worker that crashed or could not be reached: the member is unexplained, never passed."""
-    (fallback,) = FALLBACK.analyse(pair)
-    why = f"{type(error).__name__}: {error}"[:300]
-    return [
-        replace(
-            fallback,
-            summary=f"{fallback.summary}; the {analyser.name} analysis in a worker process "
-            f"failed ({why})",
-        )
-    ], False
+    return _unanalysed(
+        pair, f"the {analyser.name} analysis in a worker process failed ({_why(error)})"
+    )
 
 
 def _picklable(analyser: MemberAnalyser) -> bool:

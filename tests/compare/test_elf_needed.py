@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from compare.test_elf_release import GRAFT, SO, _wheel_file, needing, wheel
-from compare.wheels import BASE, DIST_INFO
+from compare.test_elf_release import GRAFT, SO, grafted_pair, needing
 from rebuild.compare import compare_wheels, elf_needed, members
 from rebuild.compare.elf_needed import NeededReader
 from rebuild.compare.elf_read import needed_of
@@ -102,26 +101,8 @@ def test_an_object_without_a_dynamic_segment_loads_nothing() -> None:
     assert streamed(bytes(data), 7) == ()
 
 
-def _grafted_pair(tmp_path: Path) -> tuple[Path, Path]:
-    code = needing(tmp_path, GRAFT.rpartition("/")[2])
-    published = wheel(
-        tmp_path / "p" / "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
-        {
-            **BASE,
-            SO: code,
-            GRAFT: b"\x7fELF libz",
-            f"{DIST_INFO}/WHEEL": _wheel_file("cp311-cp311-manylinux_2_17_x86_64"),
-        },
-    )
-    rebuilt = wheel(
-        tmp_path / "r" / "demo-1.0-cp311-cp311-linux_x86_64.whl",
-        {**BASE, SO: code, f"{DIST_INFO}/WHEEL": _wheel_file("cp311-cp311-linux_x86_64")},
-    )
-    return published, rebuilt
-
-
 def test_the_graft_check_reads_no_object_again(tmp_path: Path, opened: list[str]) -> None:
-    published, rebuilt = _grafted_pair(tmp_path)
+    published, rebuilt = grafted_pair(tmp_path, GRAFT.rpartition("/")[2])
     comparison = compare_wheels(published, rebuilt)
     assert comparison.verdict is Verdict.DIVERGENT
     assert comparison.unexplained == ()  # the graft is what the extension loads
@@ -135,7 +116,7 @@ def test_an_object_the_stream_cannot_read_is_read_again(
     # out of reach.
     monkeypatch.setattr(elf_needed, "HEAD_BYTES", 64)
     monkeypatch.setattr(members, "CHUNK", 256)
-    published, rebuilt = _grafted_pair(tmp_path)
+    published, rebuilt = grafted_pair(tmp_path, GRAFT.rpartition("/")[2])
     comparison = compare_wheels(published, rebuilt)
     assert comparison.unexplained == ()  # the full reader found the graft's name
     assert opened.count(f"{published.name}:{SO}") == 2

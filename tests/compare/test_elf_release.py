@@ -89,6 +89,26 @@ def needing(tmp_path: Path, *sonames: str) -> bytes:
     return (build / "m.so").read_bytes()
 
 
+def grafted_pair(tmp_path: Path, needed: str) -> tuple[Path, Path]:
+    """A manylinux wheel with a library in demo.libs/ and an extension that loads ``needed``,
+    and its rebuild: the same extension, no library, the build's own linux tag."""
+    code = needing(tmp_path, needed)
+    published = wheel(
+        tmp_path / "p" / "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
+        {
+            **BASE,
+            SO: code,
+            GRAFT: b"\x7fELF libz",
+            f"{DIST_INFO}/WHEEL": _wheel_file("cp311-cp311-manylinux_2_17_x86_64"),
+        },
+    )
+    rebuilt = wheel(
+        tmp_path / "r" / "demo-1.0-cp311-cp311-linux_x86_64.whl",
+        {**BASE, SO: code, f"{DIST_INFO}/WHEEL": _wheel_file("cp311-cp311-linux_x86_64")},
+    )
+    return published, rebuilt
+
+
 def by_member(divergences: tuple[Divergence, ...]) -> dict[str | None, Divergence]:
     return {d.member: d for d in divergences if d.kind is not DivergenceKind.RECORD_ENTRY}
 
@@ -132,20 +152,7 @@ def test_an_unreplayed_repair_explains_the_tag_and_the_grafted_library(tmp_path:
 def test_a_library_nothing_in_the_wheel_loads_is_not_a_graft(tmp_path: Path) -> None:
     # Named like a graft, in demo.libs/, but no shared object of the wheel needs it: auditwheel
     # would never have put it there.
-    code = needing(tmp_path, "libc.so.6")
-    published = wheel(
-        tmp_path / "p" / "demo-1.0-cp311-cp311-manylinux_2_17_x86_64.whl",
-        {
-            **BASE,
-            SO: code,
-            GRAFT: b"\x7fELF libz",
-            f"{DIST_INFO}/WHEEL": _wheel_file("cp311-cp311-manylinux_2_17_x86_64"),
-        },
-    )
-    rebuilt = wheel(
-        tmp_path / "r" / "demo-1.0-cp311-cp311-linux_x86_64.whl",
-        {**BASE, SO: code, f"{DIST_INFO}/WHEEL": _wheel_file("cp311-cp311-linux_x86_64")},
-    )
+    published, rebuilt = grafted_pair(tmp_path, "libc.so.6")
     comparison = compare_wheels(published, rebuilt)
     assert [d.member for d in comparison.unexplained] == [GRAFT]
 
