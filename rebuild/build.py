@@ -390,7 +390,7 @@ def prepare_inputs(
 
 
 def _names(pins: Sequence[str]) -> set[str]:
-    return {canonicalize_name(pin.partition("==")[0]) for pin in pins}
+    return {canonicalize_name(Requirement(pin).name) for pin in pins}
 
 
 def lay_out_requirements(

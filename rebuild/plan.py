@@ -21,6 +21,7 @@ from email.parser import HeaderParser
 from pathlib import Path
 from typing import assert_never
 
+from packaging.requirements import Requirement
 from packaging.tags import Tag
 from packaging.utils import InvalidWheelFilename, canonicalize_name, parse_wheel_filename
 
@@ -42,13 +43,24 @@ class BackendRule:
     pattern: re.Pattern[str]
     backend: str
     pin: str | None  # the distribution whose version the line gives
+    # Requirements the line implies beyond that pin, and why (for the plan's origins).
+    implies: tuple[str, ...] = ()
+    because: str | None = None
 
 
 # Data, not code: one row per backend seen in real releases. The version group, when present,
 # becomes an exact pin of ``pin``.
 BACKEND_RULES: tuple[BackendRule, ...] = (
     # setuptools < 70.1 delegated to the `wheel` project: the version is wheel's, not setuptools'.
-    BackendRule(re.compile(r"^bdist_wheel \((?P<version>[^)]+)\)$"), "setuptools", "wheel"),
+    # From 70.1 on, setuptools' own bdist_wheel runs even with `wheel` installed, and signs the
+    # line itself: a line signed by wheel's means a setuptools before 70.1.
+    BackendRule(
+        re.compile(r"^bdist_wheel \((?P<version>[^)]+)\)$"),
+        "setuptools",
+        "wheel",
+        implies=("setuptools<70.1",),
+        because="wheel's bdist_wheel signed it, which setuptools 70.1 and later replace",
+    ),
     BackendRule(re.compile(r"^setuptools \((?P<version>[^)]+)\)$"), "setuptools", "setuptools"),
     BackendRule(re.compile(r"^hatchling (?P<version>\S+)$"), "hatchling", "hatchling"),
     BackendRule(re.compile(r"^flit (?P<version>\S+)$"), "flit_core", "flit_core"),
@@ -135,17 +147,26 @@ def backend_from_generator(generator: str | None) -> tuple[str | None, tuple[str
             continue
         version = match.groupdict().get("version")
         pins = (f"{rule.pin}=={version}",) if rule.pin and version else ()
-        return rule.backend, pins
+        return rule.backend, pins + rule.implies
     return None, ()
 
 
+def _pins_origin(generator: str | None) -> str:
+    """Where the backend pins come from: the Generator's version, and what the line implies."""
+    origin = f"version in WHEEL Generator: {generator}"
+    for rule in BACKEND_RULES:
+        if generator is not None and rule.implies and rule.pattern.match(generator):
+            origin += f"; {', '.join(rule.implies)}: {rule.because}"
+    return origin
+
+
 def _without_itself(pins: tuple[str, ...], wheel: Path) -> tuple[tuple[str, ...], str | None]:
-    """The backend pins without the one naming the wheel's own project, and that one."""
+    """The backend pins without those naming the wheel's own project, and the first of those."""
     try:
         project = parse_wheel_filename(wheel.name)[0]
     except InvalidWheelFilename:
         return pins, None
-    own = [p for p in pins if canonicalize_name(p.partition("==")[0]) == project]
+    own = [p for p in pins if canonicalize_name(Requirement(p).name) == project]
     return tuple(p for p in pins if p not in own), own[0] if own else None
 
 
@@ -448,12 +469,13 @@ def _infer(
         # A backend that builds itself (hatchling, flit-core, setuptools, wheel): the release is
         # not on the index before its own upload, and needs not be: its sdist holds the backend.
         notes.append(
-            f"the WHEEL Generator names {own}, the release itself: it is built by the backend "
+            f"the WHEEL Generator {'names' if '==' in own else 'implies'} {own}, the release "
+            "itself: it is built by the backend "
             "in its own sdist (backend-path), as upstream's build was"
         )
         origins[1] = ("backend", f"{origins[1][1]}: the release itself, its in-tree backend")
     if pins:
-        origins.append(("backend_pins", f"version in WHEEL Generator: {evidence.generator}"))
+        origins.append(("backend_pins", _pins_origin(evidence.generator)))
     if upload_time is not None:
         origins.append(("exclude_newer", "the published wheel's upload time on the index"))
     else:

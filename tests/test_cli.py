@@ -284,8 +284,14 @@ def test_recipe_show_writes_the_plan_and_its_origins_as_json(tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
     plan = json.loads(path.read_text())["plan"]
     # The values a reviewer sees in the table, as data, each with where it came from.
-    assert (plan["backend"], plan["backend_pins"]) == ("setuptools", ["wheel==0.36.2"])
+    assert (plan["backend"], plan["backend_pins"]) == (
+        "setuptools",
+        ["wheel==0.36.2", "setuptools<70.1"],
+    )
     assert plan["python"] in result.stdout and "wheel==0.36.2" in result.stdout
     origins = dict(plan["origins"])
-    assert origins["backend_pins"] == "version in WHEEL Generator: bdist_wheel (0.36.2)"
+    assert origins["backend_pins"] == (
+        "version in WHEEL Generator: bdist_wheel (0.36.2); setuptools<70.1: wheel's bdist_wheel "
+        "signed it, which setuptools 70.1 and later replace"
+    )
     assert origins["exclude_newer"] == "the published wheel's upload time on the index"

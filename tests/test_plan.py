@@ -26,7 +26,7 @@ IMAGES = {"bookworm-py311": "3.11"}
 @pytest.mark.parametrize(
     ("generator", "backend", "pins"),
     [
-        ("bdist_wheel (0.41.1)", "setuptools", ("wheel==0.41.1",)),
+        ("bdist_wheel (0.41.1)", "setuptools", ("wheel==0.41.1", "setuptools<70.1")),
         ("setuptools (75.1.0)", "setuptools", ("setuptools==75.1.0",)),
         ("hatchling 1.21.0", "hatchling", ("hatchling==1.21.0",)),
         ("flit 3.9.0", "flit_core", ("flit_core==3.9.0",)),
@@ -88,7 +88,9 @@ def test_plan_replays_the_publishers_habits(tmp_path: Path) -> None:
     assert plan.pure
     assert plan.generator == "bdist_wheel (0.43.0)"
     assert plan.backend == "setuptools"
-    assert plan.backend_pins == ("wheel==0.43.0",)
+    # wheel's bdist_wheel signed the line: setuptools 70.1 and later would have signed it.
+    assert plan.backend_pins == ("wheel==0.43.0", "setuptools<70.1")
+    assert "setuptools<70.1: wheel's bdist_wheel signed it" in dict(plan.origins)["backend_pins"]
     assert plan.exclude_newer == uploaded
     assert plan.source_date_epoch == calendar.timegm((2023, 12, 31, 6, 20, 2, 0, 0, 0))
     assert ("SOURCE_DATE_EPOCH", str(plan.source_date_epoch)) in plan.environment
@@ -97,22 +99,25 @@ def test_plan_replays_the_publishers_habits(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("wheel", "generator"),
+    ("wheel", "generator", "left"),
     [
-        ("hatchling-1.25.0-py3-none-any.whl", "hatchling 1.25.0"),
-        ("flit_core-3.9.0-py3-none-any.whl", "flit 3.9.0"),
-        ("setuptools-75.1.0-py3-none-any.whl", "setuptools (75.1.0)"),
-        ("wheel-0.43.0-py3-none-any.whl", "bdist_wheel (0.43.0)"),
+        ("hatchling-1.25.0-py3-none-any.whl", "hatchling 1.25.0", ()),
+        ("flit_core-3.9.0-py3-none-any.whl", "flit 3.9.0", ()),
+        ("setuptools-75.1.0-py3-none-any.whl", "setuptools (75.1.0)", ()),
+        # Not wheel==0.43.0, but still the setuptools that line implies.
+        ("wheel-0.43.0-py3-none-any.whl", "bdist_wheel (0.43.0)", ("setuptools<70.1",)),
+        # Not the range on setuptools either: it is the release, built by its own tree.
+        ("setuptools-69.5.1-py3-none-any.whl", "bdist_wheel (0.43.0)", ("wheel==0.43.0",)),
     ],
 )
 def test_a_backend_that_built_itself_is_not_pinned_to_itself(
-    tmp_path: Path, wheel: str, generator: str
+    tmp_path: Path, wheel: str, generator: str, left: tuple[str, ...]
 ) -> None:
     # The pin would be the release itself: not on the index before its own upload, and not
     # needed, since its sdist holds the backend (backend-path).
     made = make_wheel(tmp_path / wheel, changes={f"{DIST_INFO}/WHEEL": _wheel_file(generator)})
     plan = plan_build(made, upload_time=None, images=IMAGES)
-    assert plan.backend_pins == ()
+    assert plan.backend_pins == left
     assert any(
         "the release itself: it is built by the backend in its own sdist" in n for n in plan.notes
     )
