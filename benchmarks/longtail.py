@@ -176,6 +176,7 @@ def run(
 
 # A failure's class, read off its message: the first needle found names it.
 CLASSES = (
+    ("the index serves no project named", "a build requirement this index does not serve"),
     ("cannot be resolved", "build requirements unresolvable as of the upload"),
     ("not found in the cache", "a requirement missing at build time"),
     ("No such file", "a system header, library or tool missing"),

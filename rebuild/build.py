@@ -33,7 +33,7 @@ from rebuild.container import SandboxSpec, run_sandboxed
 from rebuild.credentials import redact, with_credentials
 from rebuild.errors import ArchiveError, BuildError, PlanError, ResolveError
 from rebuild.fetch import Cache, check_filename
-from rebuild.index import choose_wheel, selector_tags
+from rebuild.index import IndexClient, choose_wheel, selector_tags
 from rebuild.models import (
     Artifact,
     BuildLimits,
@@ -45,6 +45,7 @@ from rebuild.models import (
     RepairOutcome,
     WheelSelector,
 )
+from rebuild.no_candidate import NoCandidate, find_no_candidates
 
 # pip's fallback for an sdist without [build-system] (PEP 518): what such a build really used.
 LEGACY_REQUIRES = ("setuptools>=40.8.0", "wheel")
@@ -209,13 +210,7 @@ def resolve_requirements(
     env["UV_INDEX_URL"] = with_credentials(index_url)
     completed = subprocess.run(argv, capture_output=True, text=True, env=env, check=False)
     if completed.returncode != 0:
-        why = uv_reason(completed.stderr)
-        raise ResolveError(
-            "the build requirements cannot be resolved as of "
-            f"{plan.exclude_newer or 'today'}: {', '.join(wanted)}"
-            + (f": {redact(why)}" if why else ""),
-            hint=redact(completed.stderr.strip()[-2000:]) or None,
-        )
+        raise unresolvable(wanted, plan, index_url, completed.stderr)
     pins = pins_from_lock(lock, plan)
     if kept is not None:
         kept.parent.mkdir(parents=True, exist_ok=True)
@@ -223,6 +218,33 @@ def resolve_requirements(
         shutil.copyfile(lock, partial)
         partial.replace(kept)  # atomic: a concurrent check never reads half a lock
     return pins
+
+
+def unresolvable(
+    wanted: list[str], plan: Plan, index_url: str, stderr: str
+) -> UnresolvableRequirements:
+    """The error for a failed resolution: the requirements the index has no candidate for as of
+    the instant, where it can say, then uv's own reason (kept: it also covers what the
+    requirements need in turn)."""
+    missing = find_no_candidates(wanted, plan.exclude_newer, IndexClient(index_url))
+    why = uv_reason(stderr)
+    reasons = [str(m) for m in missing] + ([f"uv: {redact(why)}"] if why else [])
+    return UnresolvableRequirements(
+        "the build requirements cannot be resolved as of "
+        f"{plan.exclude_newer or 'today'}: {', '.join(wanted)}"
+        + (f": {'; '.join(reasons)}" if reasons else ""),
+        hint=redact(stderr.strip()[-2000:]) or None,
+        missing=tuple(missing),
+    )
+
+
+class UnresolvableRequirements(ResolveError):
+    """No resolution of the build requirements; ``missing``: those the index has no candidate
+    for as of the instant (empty when it cannot tell)."""
+
+    def __init__(self, message: str, *, hint: str | None, missing: tuple[NoCandidate, ...]):
+        super().__init__(message, hint=hint)
+        self.missing = missing
 
 
 def uv_reason(stderr: str) -> str | None:
@@ -350,6 +372,10 @@ def prepare_inputs(
         unpinned = [w for w in wanted if w not in plan.backend_pins]
         if not plan.backend_pins or plan.recipe is not None or len(unpinned) == len(wanted):
             raise
+        if isinstance(e, UnresolvableRequirements) and any(
+            m.requirement in unpinned for m in e.missing
+        ):
+            raise  # a requirement of the sdist's own has no candidate: dropping the pin won't help
         log(f"no resolution with {', '.join(plan.backend_pins)}: trying without it")
         pins = lay_out_requirements(
             unpinned, plan, workdir=workdir, index_url=index_url, cache=cache, log=log

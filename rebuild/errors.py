@@ -48,6 +48,11 @@ class ResolveError(RebuildError):
     stage = "resolve"
 
 
+class NoSuchProject(ResolveError):
+    """The index answers that it has no project of that name (a 404), as opposed to an
+    index that has the project but not the release asked for."""
+
+
 class UnreachableError(RebuildError):
     """The index could not be reached at all (refused, timed out, no route), after retries:
     an outage, not an answer about the release."""

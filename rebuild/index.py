@@ -34,6 +34,7 @@ from packaging.version import InvalidVersion, Version
 from rebuild.credentials import redact, register
 from rebuild.errors import (
     FetchError,
+    NoSuchProject,
     RebuildError,
     ResolveError,
     UnreachableError,
@@ -546,6 +547,30 @@ class IndexClient:
             raise ResolveError(f"{name} has no release on {self.index_url}")
         return Target(name, str(max(final or versions)))
 
+    def release_times(self, name: str) -> dict[Version, datetime | None]:
+        """Each release of the project with the upload time of its first file that is not
+        yanked (None where the index gives no time); releases whose every file is yanked are
+        left out. Raises :class:`NoSuchProject` when the index has no such project."""
+        from rebuild.http import borrowed_session
+
+        with borrowed_session(self._session) as session:
+            page_url, data = self._project_page(session, Target(name, "0"))
+        entries, _ = _check_page(data, page_url)
+        project = canonicalize_name(name)
+        first: dict[Version, datetime | None] = {}
+        for entry in entries:
+            parsed = file_kind_and_version(str(entry.get("filename", "")))
+            if parsed is None or parsed[1] != project or entry.get("yanked", False) is not False:
+                continue
+            when = _upload_time(entry, page_url)
+            version = parsed[2]
+            if version not in first:
+                first[version] = when
+            elif when is not None:
+                known = first[version]
+                first[version] = when if known is None else min(known, when)
+        return first
+
     def _rebuildable(
         self, wheels: Sequence[DistFile], wheel: DistFile | None, selector: WheelSelector
     ) -> DistFile | None:
@@ -585,7 +610,7 @@ class IndexClient:
         )
         with response:
             if response.status_code == 404:
-                raise ResolveError(
+                raise NoSuchProject(
                     f"no project named {target.name!r} on {self.index_url}",
                     hint="check the project's name, or point --index-url at the index that has it",
                 )

@@ -8,6 +8,7 @@ Resolved by uv against the real index (network).
 from __future__ import annotations
 
 import io
+import re
 import tarfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from rebuild.index import DEFAULT_INDEX_URL
 from rebuild.models import Plan
 
 pytestmark = pytest.mark.network
-UPLOADED = datetime(2024, 6, 22, 17, 26, 59, tzinfo=UTC)  # hatchling 1.25.0's upload
+UPLOADED = datetime(2024, 6, 22, 17, 27, tzinfo=UTC)  # just after hatchling 1.25.0's upload
 
 
 def _sdist(path: Path, requires: str) -> Path:
@@ -74,9 +75,32 @@ def test_a_generator_pin_the_sdist_rules_out_is_dropped_and_said(tmp_path: Path)
 
 
 def test_no_resolution_at_all_names_the_requirement_and_why(tmp_path: Path) -> None:
+    # uv alone would say "only no-such-project-rebuild-test<1 is available": the index says
+    # there is no such project, so the Generator's pin is not dropped in a retry that cannot help.
     sdist = local_artifact(
         _sdist(tmp_path / "demo-1.0.tar.gz", "'hatchling', 'no-such-project-rebuild-test>=1'")
     )
+    seen: list[str] = []
+    with pytest.raises(ResolveError) as caught:
+        prepare_inputs(
+            _plan(("hatchling==1.25.0",)),
+            sdist,
+            workdir=tmp_path / "work",
+            index_url=DEFAULT_INDEX_URL,
+            cache=Cache(tmp_path / "cache"),
+            log=seen.append,
+        )
+    message = caught.value.message
+    assert message.startswith("the build requirements cannot be resolved as of 2024-06-22")
+    assert (
+        ": no-such-project-rebuild-test>=1 has no candidate: the index serves no project named "
+        "no-such-project-rebuild-test; uv: Because"
+    ) in message
+    assert not [line for line in seen if "trying without it" in line]
+
+
+def test_a_requirement_released_after_the_upload_says_when_it_came(tmp_path: Path) -> None:
+    sdist = local_artifact(_sdist(tmp_path / "demo-1.0.tar.gz", "'hatchling>=1.26'"))
     with pytest.raises(ResolveError) as caught:
         prepare_inputs(
             _plan(()),
@@ -86,10 +110,12 @@ def test_no_resolution_at_all_names_the_requirement_and_why(tmp_path: Path) -> N
             cache=Cache(tmp_path / "cache"),
             log=lambda _: None,
         )
-    message = caught.value.message
-    assert message.startswith("the build requirements cannot be resolved as of 2024-06-22")
-    assert "no-such-project-rebuild-test" in message.split(": ", 2)[-1]
-    assert "Because" in message
+    assert re.search(
+        r"hatchling>=1\.26 has no candidate: the first release of hatchling in that range, "
+        r"1\.26\.\d+, was uploaded 2024-\d\d-\d\d \d\d:\d\d:\d\d UTC, "
+        r"after 2024-06-22 17:27:00 UTC",
+        caught.value.message,
+    ), caught.value.message
 
 
 @pytest.mark.parametrize(

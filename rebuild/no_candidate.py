@@ -1,0 +1,97 @@
+"""Which build requirement has no candidate as of an instant, and why, in the index's terms.
+
+When uv finds no resolution, its reason is phrased in version ranges: a project the index does
+not serve at all reads "only python-sbom[hatch]<0.1.2 is available", as if older releases
+existed. Asked only after a resolution failed, the index itself says which of the requirements
+named directly has nothing to offer: no such project, no release in the range, or releases in
+the range all uploaded after the instant the build is resolved as of.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from packaging.requirements import InvalidRequirement, Requirement
+
+from rebuild.errors import NoSuchProject, RebuildError
+
+if TYPE_CHECKING:
+    from rebuild.index import IndexClient
+
+
+@dataclass(frozen=True)
+class NoCandidate:
+    """One requirement nothing on the index satisfies as of the instant."""
+
+    requirement: str
+    name: str
+    why: str
+
+    def __str__(self) -> str:
+        return f"{self.requirement} has no candidate: {self.why}"
+
+
+def find_no_candidates(
+    wanted: Sequence[str], instant: datetime | None, client: IndexClient
+) -> list[NoCandidate]:
+    """The requirements of ``wanted`` that have no candidate on the index as of ``instant``
+    (None: today). A requirement with an environment marker is not judged, nor one whose page
+    cannot be read: this only adds to uv's reason, it never replaces it with a guess."""
+    found = []
+    for text in wanted:
+        try:
+            requirement = Requirement(text)
+        except InvalidRequirement:
+            continue
+        if requirement.marker is not None or requirement.url is not None:
+            continue
+        why = _why_none(requirement, instant, client)
+        if why is not None:
+            found.append(NoCandidate(text, requirement.name, why))
+    return found
+
+
+def _why_none(
+    requirement: Requirement, instant: datetime | None, client: IndexClient
+) -> str | None:
+    try:
+        times = client.release_times(requirement.name)
+    except NoSuchProject:
+        return f"the index serves no project named {requirement.name}"
+    except RebuildError:
+        return None
+    if not times:
+        return f"the index lists no release of {requirement.name}"
+    matching = list(requirement.specifier.filter(sorted(times)))
+    if not matching:
+        return (
+            f"no release of {requirement.name} is in that range "
+            f"(the index has {len(times)}, newest {max(times)})"
+        )
+    if instant is None:
+        return None
+    later = {}
+    for version in matching:
+        when = times[version]
+        if when is None or when <= instant:
+            return None  # a candidate (uv may still rule it out for another reason)
+        later[version] = when
+    first = min(later, key=lambda v: (later[v], v))
+    uploaded, before = _utc(later[first], instant)
+    return (
+        f"the first release of {requirement.name} in that range, {first}, was uploaded "
+        f"{uploaded}, after {before}"
+    )
+
+
+def _utc(*instants: datetime) -> tuple[str, ...]:
+    """The instants in UTC to the second, or to the microsecond when seconds cannot tell them
+    apart (a release uploaded in the same second as the wheel under check)."""
+    for spec in ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f"):
+        texts = tuple(f"{when.astimezone(UTC):{spec}} UTC" for when in instants)
+        if len(set(texts)) == len(texts):
+            break
+    return texts
