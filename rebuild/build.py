@@ -46,6 +46,7 @@ from rebuild.models import (
     WheelSelector,
 )
 from rebuild.no_candidate import NoCandidate, find_no_candidates
+from rebuild.requires_dist import requirement_names
 
 # pip's fallback for an sdist without [build-system] (PEP 518): what such a build really used.
 LEGACY_REQUIRES = ("setuptools>=40.8.0", "wheel")
@@ -226,7 +227,9 @@ def unresolvable(
     """The error for a failed resolution: the requirements the index has no candidate for as of
     the instant, where it can say, then uv's own reason (kept: it also covers what the
     requirements need in turn)."""
-    missing = find_no_candidates(wanted, plan.exclude_newer, IndexClient(index_url))
+    missing = find_no_candidates(
+        wanted, plan.exclude_newer, IndexClient(index_url), python=plan.python
+    )
     why = uv_reason(stderr)
     reasons = [str(m) for m in missing] + ([f"uv: {redact(why)}"] if why else [])
     return UnresolvableRequirements(
@@ -382,7 +385,7 @@ def prepare_inputs(
         )
         wanted = unpinned
         chosen = ", ".join(
-            p.pin for p in pins if canonicalize_name(p.name) in _names(plan.backend_pins)
+            p.pin for p in pins if canonicalize_name(p.name) in requirement_names(plan.backend_pins)
         )
         notes.append(
             f"{', '.join(plan.backend_pins)} (the WHEEL Generator's) has no resolution with the "
@@ -413,10 +416,6 @@ def prepare_inputs(
         backend_path=backend_path,
         notes=tuple(notes),
     )
-
-
-def _names(pins: Sequence[str]) -> set[str]:
-    return {canonicalize_name(Requirement(pin).name) for pin in pins}
 
 
 def lay_out_requirements(

@@ -3,8 +3,9 @@
 When uv finds no resolution, its reason is phrased in version ranges: a project the index does
 not serve at all reads "only python-sbom[hatch]<0.1.2 is available", as if older releases
 existed. Asked only after a resolution failed, the index itself says which of the requirements
-named directly has nothing to offer: no such project, no release in the range, or releases in
-the range all uploaded after the instant the build is resolved as of.
+named directly, and needed in the container, has nothing to offer: no such project, no release
+in the range, or releases in the range all uploaded after the instant the build is resolved as
+of.
 """
 
 from __future__ import annotations
@@ -14,6 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from packaging.markers import (
+    InvalidMarker,
+    Marker,
+    UndefinedComparison,
+    UndefinedEnvironmentName,
+    default_environment,
+)
 from packaging.requirements import InvalidRequirement, Requirement
 
 from rebuild.errors import NoSuchProject, RebuildError
@@ -35,23 +43,50 @@ class NoCandidate:
 
 
 def find_no_candidates(
-    wanted: Sequence[str], instant: datetime | None, client: IndexClient
+    wanted: Sequence[str], instant: datetime | None, client: IndexClient, *, python: str
 ) -> list[NoCandidate]:
     """The requirements of ``wanted`` that have no candidate on the index as of ``instant``
-    (None: today). A requirement with an environment marker is not judged, nor one whose page
-    cannot be read: this only adds to uv's reason, it never replaces it with a guess."""
+    (None: today), for the container's CPython ``python`` ("3.11") on Linux x86_64. One whose
+    marker does not hold there is not judged, nor one whose page cannot be read: this only adds
+    to uv's reason, it never replaces it with a guess."""
+    environment = _container_environment(python)
     found = []
     for text in wanted:
         try:
             requirement = Requirement(text)
         except InvalidRequirement:
             continue
-        if requirement.marker is not None or requirement.url is not None:
+        if requirement.url is not None:
+            continue
+        if requirement.marker is not None and not _holds(requirement.marker, environment):
             continue
         why = _why_none(requirement, instant, client)
         if why is not None:
             found.append(NoCandidate(text, requirement.name, why))
     return found
+
+
+def _container_environment(python: str) -> dict[str, str]:
+    """PEP 508's environment in the build container (CPython on Linux x86_64, as the host's)."""
+    return {
+        **{key: str(value) for key, value in default_environment().items()},
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "platform_system": "Linux",
+        "sys_platform": "linux",
+        "os_name": "posix",
+        "platform_machine": "x86_64",
+        "python_version": python,
+        "python_full_version": f"{python}.0",
+        "implementation_version": f"{python}.0",
+    }
+
+
+def _holds(marker: Marker, environment: dict[str, str]) -> bool:
+    try:
+        return marker.evaluate(environment)
+    except (InvalidMarker, UndefinedComparison, UndefinedEnvironmentName):
+        return False
 
 
 def _why_none(

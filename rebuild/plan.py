@@ -17,6 +17,7 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from email.message import Message
 from email.parser import HeaderParser
 from pathlib import Path
 from typing import assert_never
@@ -30,10 +31,13 @@ from rebuild.archive import ZIP_READ_ERRORS
 from rebuild.errors import ArchiveError, PlanError
 from rebuild.models import Plan, Toolchain, ToolchainEvidence, ToolchainMatch
 from rebuild.recipes import UNMATCHED_CLAUSE, Recipe, apply_recipe
+from rebuild.requires_dist import PARENTHESISED, PARENTHESISING_WHEEL, requirement_names
 from rebuild.toolchain import ImageCompiler, PublishedToolchain
 
 # WHEEL files are a few hundred bytes; a bigger one is hostile or broken.
 MAX_WHEEL_FILE = 64 * 1024
+# METADATA's headers, before the description: read no further than this.
+MAX_METADATA_HEADERS = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,36 @@ BACKEND_RULES: tuple[BackendRule, ...] = (
 
 
 @dataclass(frozen=True)
+class SpellingRule:
+    """A spelling in the published METADATA that only some versions of a build tool write."""
+
+    backend: str  # the backend whose builds it applies to
+    pattern: re.Pattern[str]  # matched against each Requires-Dist value
+    implies: str  # the requirement it implies
+    because: str
+
+
+# Data, not code: the build runs with the implied tool, so a match is verified by the bytes it
+# produces, never taken on the METADATA's word.
+SPELLING_RULES: tuple[SpellingRule, ...] = (
+    SpellingRule(
+        "setuptools",
+        PARENTHESISED,
+        PARENTHESISING_WHEEL,
+        "the published METADATA spells Requires-Dist 'name (spec)', which only wheel 0.41.0 and "
+        "older write (setuptools' bdist_wheel uses an installed wheel's writer)",
+    ),
+)
+# Why a build with a SPELLING_RULES requirement runs without isolation: an isolated build
+# environment gets only what the backend asks for, and setuptools 70.1 and later do not ask
+# for wheel, so a pin alone would constrain a wheel nobody installs.
+SPELLING_INSTALLED = (
+    "none: the pinned set, with the tool the METADATA's spelling implies, is installed and the "
+    "build runs in it (a build backend asks for no such tool, so an isolated build would lack it)"
+)
+
+
+@dataclass(frozen=True)
 class WheelEvidence:
     """What the published wheel says about how it was built."""
 
@@ -88,6 +122,7 @@ class WheelEvidence:
     timestamps: Counter[tuple[int, int, int, int, int, int]]
     file_modes: Counter[int]
     wheel_tags: tuple[str, ...] = ()  # the WHEEL file's Tag: lines
+    requires_dist: tuple[str, ...] = ()  # METADATA's Requires-Dist values, as spelled
     libs_dirs: tuple[str, ...] = ()  # top-level `<pkg>.libs/` directories (auditwheel's grafts)
 
 
@@ -112,6 +147,7 @@ def read_evidence(wheel: Path) -> WheelEvidence:
             if wheel_info[0].file_size > MAX_WHEEL_FILE:
                 raise ArchiveError(f"{wheel.name}: its WHEEL file is implausibly large")
             text = zf.read(wheel_info[0]).decode("utf-8", errors="replace")
+            metadata = _metadata_headers(zf, wheel_info[0].filename.replace("/WHEEL", "/METADATA"))
     # A damaged member surfaces from its codec, or as an unknown method or a bad header value.
     except ZIP_READ_ERRORS as e:
         raise ArchiveError(f"{wheel.name} cannot be read as a zip: {e}") from e
@@ -125,6 +161,7 @@ def read_evidence(wheel: Path) -> WheelEvidence:
         timestamps=Counter(i.date_time for i in files),
         file_modes=Counter(stat.S_IMODE(i.external_attr >> 16) for i in files),
         wheel_tags=tuple(t.strip() for t in headers.get_all("Tag") or ()),
+        requires_dist=tuple(v.strip() for v in metadata.get_all("Requires-Dist") or ()),
         libs_dirs=tuple(
             sorted(
                 {
@@ -135,6 +172,18 @@ def read_evidence(wheel: Path) -> WheelEvidence:
             )
         ),
     )
+
+
+def _metadata_headers(zf: zipfile.ZipFile, name: str) -> Message:
+    """The header fields of the wheel's METADATA (empty when it has none), read up to the
+    blank line that starts the description and never past :data:`MAX_METADATA_HEADERS`."""
+    try:
+        with zf.open(name) as member:
+            head = member.read(MAX_METADATA_HEADERS)
+    except KeyError:
+        return Message()
+    text = head.decode("utf-8", errors="replace").replace("\r\n", "\n")
+    return HeaderParser().parsestr(text.partition("\n\n")[0])
 
 
 def backend_from_generator(generator: str | None) -> tuple[str | None, tuple[str, ...]]:
@@ -158,6 +207,23 @@ def _pins_origin(generator: str | None) -> str:
         if generator is not None and rule.implies and rule.pattern.match(generator):
             origin += f"; {', '.join(rule.implies)}: {rule.because}"
     return origin
+
+
+def spelling_pins(
+    backend: str | None, requires_dist: tuple[str, ...], pins: tuple[str, ...]
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The requirements the METADATA's spelling implies for ``backend``, and why each, leaving
+    out a project ``pins`` already names (the Generator's exact version is the better word)."""
+    named = requirement_names(pins)
+    implied, why = [], []
+    for rule in SPELLING_RULES:
+        if rule.backend != backend or not any(rule.pattern.match(v) for v in requires_dist):
+            continue
+        if canonicalize_name(Requirement(rule.implies).name) in named:
+            continue
+        implied.append(rule.implies)
+        why.append(f"{rule.implies}: {rule.because}")
+    return tuple(implied), tuple(why)
 
 
 def _without_itself(pins: tuple[str, ...], wheel: Path) -> tuple[tuple[str, ...], str | None]:
@@ -435,7 +501,9 @@ def _infer(
     """The plan the published wheel alone supports."""
     evidence = read_evidence(wheel)
     image, python = python_for(evidence.tags, images, published=published, compilers=compilers)
-    backend, pins = backend_from_generator(evidence.generator)
+    backend, named_pins = backend_from_generator(evidence.generator)
+    implied, implied_why = spelling_pins(backend, evidence.requires_dist, named_pins)
+    pins = named_pins + implied
     sde = source_date_epoch(evidence.timestamps)
     umask = umask_from_modes(evidence.file_modes)
     pure = all(t.platform == "any" for t in evidence.tags)
@@ -475,7 +543,10 @@ def _infer(
         )
         origins[1] = ("backend", f"{origins[1][1]}: the release itself, its in-tree backend")
     if pins:
-        origins.append(("backend_pins", _pins_origin(evidence.generator)))
+        origin = _pins_origin(evidence.generator) if named_pins else None
+        origins.append(("backend_pins", "; ".join(o for o in (origin, *implied_why) if o)))
+    if implied:
+        origins.append(("build_isolation", SPELLING_INSTALLED))
     if upload_time is not None:
         origins.append(("exclude_newer", "the published wheel's upload time on the index"))
     else:
@@ -505,4 +576,5 @@ def _infer(
         origins=tuple(origins),
         notes=tuple(notes),
         repair=repair,
+        build_isolation=not implied,
     )

@@ -250,6 +250,28 @@ def test_real_releases_rebuild_equivalent_with_container_differences_listed(
 
 
 @pytest.mark.network
+@pytest.mark.parametrize(
+    ("spec", "tool"),
+    [
+        # WHEEL: `Generator: bdist_wheel (0.43.0)`, which only setuptools before 70.1 leaves
+        # to wheel: setuptools<70.1 beside wheel==0.43.0.
+        ("openpyxl==3.1.5", "wheel==0.43.0"),
+        # METADATA: `Requires-Dist: botocore (<2.0a.0,>=1.37.4)` under setuptools 75.1.0, which
+        # only an installed wheel 0.41.0 or older writes: built without isolation, with it.
+        ("s3transfer==0.19.3", "wheel==0.41.0"),
+    ],
+)
+def test_tools_the_published_wheel_implies_are_replayed_to_the_byte(
+    spec: str, tool: str, shared_cache: Path
+) -> None:
+    report = run_check(Target.parse(spec), shared_cache)
+    assert report.verdict is Verdict.EQUIVALENT, report.failure or report.comparison
+    assert report.build is not None and tool in report.build.requirements
+    assert report.comparison is not None
+    assert {d.layer for d in report.comparison.divergences} == {Layer.CONTAINER}
+
+
+@pytest.mark.network
 def test_a_real_wheel_with_an_injected_line_is_divergent(
     tmp_path: Path, shared_cache: Path
 ) -> None:

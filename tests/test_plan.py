@@ -151,3 +151,70 @@ def test_a_file_that_is_not_a_zip_is_an_archive_error(tmp_path: Path) -> None:
     wheel.write_bytes(b"not a zip at all")
     with pytest.raises(ArchiveError):
         plan_build(wheel, upload_time=None, images=IMAGES)
+
+
+def _metadata(*requires: str, description: str = "", crlf: bool = False) -> bytes:
+    lines = ["Metadata-Version: 2.1", "Name: demo", "Version: 1.0"]
+    text = "\n".join([*lines, *(f"Requires-Dist: {r}" for r in requires)]) + "\n\n" + description
+    return (text.replace("\n", "\r\n") if crlf else text).encode()
+
+
+@pytest.mark.parametrize(
+    ("generator", "metadata", "pins"),
+    [
+        # wheel 0.41.0 and older spell it so, and setuptools' bdist_wheel uses an installed
+        # wheel's writer: the rebuild gets such a wheel, and its bytes say whether that was it.
+        (
+            "setuptools (75.1.0)",
+            _metadata("botocore (<1.45.0,>=1.44.8)", "jmespath<2"),
+            ("setuptools==75.1.0", "wheel<0.41.1"),
+        ),
+        (
+            "setuptools (75.1.0)",
+            _metadata("botocore[crt] (<2.0a0,>=1.21.0) ; extra == 'crt'", crlf=True),
+            ("setuptools==75.1.0", "wheel<0.41.1"),
+        ),
+        # Today's spellings imply nothing.
+        (
+            "setuptools (75.1.0)",
+            _metadata("botocore <1.45.0", "jmespath<2"),
+            ("setuptools==75.1.0",),
+        ),
+        # In the description, not a field: not evidence.
+        (
+            "setuptools (75.1.0)",
+            _metadata("jmespath<2", description="Requires-Dist: botocore (<1.45.0)\n"),
+            ("setuptools==75.1.0",),
+        ),
+        # The Generator already names wheel's exact version: the better word, left alone.
+        (
+            "bdist_wheel (0.38.4)",
+            _metadata("botocore (<1.45.0)"),
+            ("wheel==0.38.4", "setuptools<70.1"),
+        ),
+        # Another backend: no measurement says what its spelling means.
+        ("hatchling 1.25.0", _metadata("botocore (<1.45.0)"), ("hatchling==1.25.0",)),
+    ],
+)
+def test_a_spelling_only_old_wheel_writes_implies_such_a_wheel(
+    tmp_path: Path, generator: str, metadata: bytes, pins: tuple[str, ...]
+) -> None:
+    made = make_wheel(
+        tmp_path / "demo-1.0-py3-none-any.whl",
+        changes={f"{DIST_INFO}/WHEEL": _wheel_file(generator), f"{DIST_INFO}/METADATA": metadata},
+    )
+    plan = plan_build(made, upload_time=None, images=IMAGES)
+    assert plan.backend_pins == pins
+    origin = dict(plan.origins)["backend_pins"]
+    assert ("which only wheel 0.41.0 and older write" in origin) == ("wheel<0.41.1" in pins)
+    assert origin.startswith(f"version in WHEEL Generator: {generator}")
+    # setuptools 75.1.0 asks for no wheel: only a build without isolation would have it.
+    assert plan.build_isolation is ("wheel<0.41.1" not in pins)
+    assert ("build_isolation" in dict(plan.origins)) is ("wheel<0.41.1" in pins)
+
+
+def test_a_wheel_without_metadata_still_plans(tmp_path: Path) -> None:
+    made = make_wheel(
+        tmp_path / "demo-1.0-py3-none-any.whl", changes={f"{DIST_INFO}/METADATA": None}
+    )
+    assert plan_build(made, upload_time=None, images=IMAGES).backend == "setuptools"

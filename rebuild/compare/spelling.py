@@ -12,19 +12,18 @@ side only) is not the same meaning, and is left for a reviewer.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
 from collections.abc import Sequence
 
 from packaging.metadata import parse_email
 from packaging.requirements import InvalidRequirement, Requirement
 
+from rebuild.requires_dist import PARENTHESISED
+
 # A requirement as an installer reads it. Names and extras are compared as written, not
 # normalised: the class seen (older tools) keeps them, and a narrower rule refuses more.
 RequirementKey = tuple[str, tuple[str, ...], tuple[str, ...], str | None, str | None]
 
-# "name (spec)" or "name[extra] (spec)": how wheel < 0.43 and older setuptools wrote them.
-_PARENTHESISED = re.compile(r"^[A-Za-z0-9._-]+\s*(\[[^\]]*\])?\s*\(")
 _MAX_VALUES = 1000  # requirements compared at most; a longer list is not judged
 
 
@@ -47,7 +46,7 @@ def requirement_key(text: str) -> RequirementKey | None:
 
 def _styles(values: Sequence[str]) -> list[str]:
     found = []
-    if any(_PARENTHESISED.match(v) for v in values):
+    if any(PARENTHESISED.match(v) for v in values):
         found.append("parenthesised version specifiers")
     if any("'" in v.partition(";")[2] for v in values):
         found.append("single-quoted markers")
