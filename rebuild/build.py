@@ -476,7 +476,12 @@ def build_script(plan: Plan, source_name: str) -> str:
         *plan.pre_build,
         f"{UV_MOUNT} build --wheel --no-config --python {python}{isolation} "
         f"--build-constraint /inputs/constraints.txt --out-dir {OUT_MOUNT}"
-        + "".join(f" -C {shlex.quote(f'{key}={value}')}" for key, value in plan.config_settings)
+        # One argument each, `=` attached: a setting that starts with `-` (setuptools'
+        # `--build-option`) must not read as one of uv's own options.
+        + "".join(
+            f" --config-setting={shlex.quote(f'{key}={value}')}"
+            for key, value in plan.config_settings
+        )
         + " .",
     ]
     if plan.repair is not None:

@@ -209,6 +209,21 @@ def _pins_origin(generator: str | None) -> str:
     return origin
 
 
+# One pure wheel for both Pythons is what setuptools' `bdist_wheel --universal` makes (a
+# `[bdist_wheel] universal = 1` in setup.cfg does the same, and passing it again changes nothing).
+UNIVERSAL_TAGS = frozenset({Tag("py2", "none", "any"), Tag("py3", "none", "any")})
+UNIVERSAL_ORIGIN = (
+    "wheel tags py2-none-any and py3-none-any: the publisher's bdist_wheel ran with --universal"
+)
+
+
+def universal_settings(backend: str | None, tags: frozenset[Tag]) -> tuple[tuple[str, str], ...]:
+    """``--build-option=--universal`` for a setuptools wheel tagged for Python 2 and 3 alike."""
+    if backend == "setuptools" and tags == UNIVERSAL_TAGS:
+        return (("--build-option", "--universal"),)
+    return ()
+
+
 def spelling_pins(
     backend: str | None, requires_dist: tuple[str, ...], pins: tuple[str, ...]
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -547,6 +562,9 @@ def _infer(
         origins.append(("backend_pins", "; ".join(o for o in (origin, *implied_why) if o)))
     if implied:
         origins.append(("build_isolation", SPELLING_INSTALLED))
+    config_settings = universal_settings(backend, evidence.tags)
+    if config_settings:
+        origins.append(("config_settings", UNIVERSAL_ORIGIN))
     if upload_time is not None:
         origins.append(("exclude_newer", "the published wheel's upload time on the index"))
     else:
@@ -577,4 +595,5 @@ def _infer(
         notes=tuple(notes),
         repair=repair,
         build_isolation=not implied,
+        config_settings=config_settings,
     )

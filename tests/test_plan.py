@@ -218,3 +218,32 @@ def test_a_wheel_without_metadata_still_plans(tmp_path: Path) -> None:
         tmp_path / "demo-1.0-py3-none-any.whl", changes={f"{DIST_INFO}/METADATA": None}
     )
     assert plan_build(made, upload_time=None, images=IMAGES).backend == "setuptools"
+
+
+@pytest.mark.parametrize(
+    ("filename", "generator", "settings"),
+    [
+        # pytz 2026.6: bdist_wheel (0.42.0), tagged py2.py3, with no `universal` in its setup.cfg.
+        (
+            "demo-1.0-py2.py3-none-any.whl",
+            "bdist_wheel (0.42.0)",
+            (("--build-option", "--universal"),),
+        ),
+        (
+            "demo-1.0-py2.py3-none-any.whl",
+            "setuptools (75.1.0)",
+            (("--build-option", "--universal"),),
+        ),
+        ("demo-1.0-py3-none-any.whl", "setuptools (75.1.0)", ()),
+        ("demo-1.0-py2-none-any.whl", "setuptools (75.1.0)", ()),
+        # Another backend tags py2.py3 its own way: nothing of setuptools' to pass it.
+        ("demo-1.0-py2.py3-none-any.whl", "flit 3.9.0", ()),
+    ],
+)
+def test_a_wheel_for_python_2_and_3_is_built_universal(
+    tmp_path: Path, filename: str, generator: str, settings: tuple[tuple[str, str], ...]
+) -> None:
+    made = make_wheel(tmp_path / filename, changes={f"{DIST_INFO}/WHEEL": _wheel_file(generator)})
+    plan = plan_build(made, upload_time=None, images=IMAGES)
+    assert plan.config_settings == settings
+    assert ("config_settings" in dict(plan.origins)) is bool(settings)

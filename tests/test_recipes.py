@@ -371,7 +371,10 @@ def test_the_build_applies_config_settings_pins_environment_and_pre_build(tmp_pa
     assert "cp -R --preserve=mode,timestamps /inputs/source/. /project/" in script
     assert "cd /project\n" in script
     build_line = next(line for line in script.splitlines() if " build --wheel " in line)
-    assert build_line.endswith("-C setup-args=-Da=1 -C setup-args=-Db=2 -C builddir=out .")
+    assert build_line.endswith(
+        "--config-setting=setup-args=-Da=1 --config-setting=setup-args=-Db=2 "
+        "--config-setting=builddir=out ."
+    )
     assert script.index("echo before") < script.index(build_line)
     assert container_environment(plan)["CFLAGS"] == "-O2"
     wanted = requirements_to_resolve(("meson-python",), "mesonpy", plan)
