@@ -31,6 +31,7 @@ from packaging.utils import canonicalize_name
 from rebuild.archive import extract_sdist
 from rebuild.container import SandboxSpec, run_sandboxed
 from rebuild.credentials import redact, with_credentials
+from rebuild.distutils_flags import setuptools_replaces_flags, sysconfig_first
 from rebuild.errors import ArchiveError, BuildError, PlanError, ResolveError
 from rebuild.fetch import Cache, check_filename
 from rebuild.index import IndexClient, choose_wheel, selector_tags
@@ -453,8 +454,11 @@ def source_prologue(plan: Plan, source_name: str) -> list[str]:
     ]
 
 
-def build_script(plan: Plan, source_name: str) -> str:
-    """The shell script the container runs: copy the source somewhere writable, then build."""
+def build_script(plan: Plan, source_name: str, *, interpreter_flags_first: bool = False) -> str:
+    """The shell script the container runs: copy the source somewhere writable, then build.
+
+    ``interpreter_flags_first``: the build's setuptools replaces the interpreter's CFLAGS with
+    ``$CFLAGS`` (see :mod:`rebuild.distutils_flags`), so the script puts them back first."""
     # By name, on the image's PATH: /usr/local/bin (a CPython built from source) comes first.
     python = f"python{plan.python}"
     isolation = ""
@@ -472,6 +476,7 @@ def build_script(plan: Plan, source_name: str) -> str:
         *source_prologue(plan, source_name),
         f"{UV_MOUNT} --version",
         *environment,
+        *(sysconfig_first(python, toolchain_environment(plan)) if interpreter_flags_first else ()),
         # A recipe's pre-build steps: upstream's, run offline in the copied source tree.
         *plan.pre_build,
         f"{UV_MOUNT} build --wheel --no-config --python {python}{isolation} "
@@ -576,7 +581,11 @@ def run_build(
     # The build runs as an unprivileged uid: only this directory is writable to it.
     out.chmod(0o777)
     script = workdir / "build.sh"
-    script.write_text(build_script(plan, inputs.source.name), encoding="utf-8")
+    flags_first = setuptools_replaces_flags(inputs.backend, inputs.requirements)
+    script.write_text(
+        build_script(plan, inputs.source.name, interpreter_flags_first=flags_first),
+        encoding="utf-8",
+    )
     spec = sandbox_spec(plan, inputs, image, script=script, out=out, limits=limits)
     env, command = spec.env, spec.command
     started = time.monotonic()

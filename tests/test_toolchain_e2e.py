@@ -214,3 +214,30 @@ def test_msgpack_under_the_matched_compiler_is_attributed_never_explained(
     assert "elf-python-version" in extension.rules
     (attribution,) = [r for r in extension.reasons if r.text.startswith("code not verified")]
     assert "GCC 10.2.1 20210130" in attribution.text and "GCC 10.2.1 20210110" in attribution.text
+
+
+def test_replayed_flags_add_to_the_interpreters_under_a_setuptools_that_replaces_them(
+    shared_cache: Path,
+) -> None:
+    # wcwidth 0.9.4 (abi3, GCC 10.2.1, setuptools 84.2.1): its producer's -std=c11 is replayed
+    # as CFLAGS, which setuptools 75.7.0 and later take instead of sysconfig's. Given alone, the
+    # extension was compiled with no -O, no -g, no -DNDEBUG: 353 of 357 functions differed and
+    # the invariant checks left it unexplained.
+    report = check(
+        Target.parse("wcwidth==0.9.4"),
+        WheelSelector(python="3.11", platform="manylinux_2_17_x86_64"),
+        CheckOptions(cache_dir=shared_cache),
+    )
+    assert report.failure is None, report.failure
+    assert report.build is not None and "setuptools==84.2.1" in report.build.requirements
+    compile_lines = [
+        line
+        for line in report.build.log_path.read_text().splitlines()
+        if line.startswith("gcc ") and " -c " in line
+    ]
+    assert compile_lines
+    assert all("-DNDEBUG -g -fwrapv -O3 -Wall -std=c11 -fPIC" in line for line in compile_lines)
+    assert report.comparison is not None
+    assert report.comparison.unexplained == ()
+    (extension,) = report.comparison.attributed
+    assert extension.member == "wcwidth/_wcwidth_c.abi3.so"
