@@ -84,6 +84,8 @@ class ObjectFacts:
     member: str
     comments: tuple[str, ...]  # .comment strings
     producers: tuple[str, ...]  # distinct DW_AT_producer strings of its compile units
+    # libstdc++'s std::string ABI its symbols use: "old" (before C++11), "new", None (no sign).
+    cxx_abi: str | None = None
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,8 @@ class PublishedToolchain:
     cxx_flags: tuple[str, ...] = ()
     dropped: tuple[str, ...] = ()  # recorded flags not on the allow-list
     notes: tuple[str, ...] = ()
+    # Defines the C++ units were built with that no producer records (the string ABI's).
+    cxx_defines: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -270,7 +274,48 @@ def _object_facts(member: str, data: bytes) -> ObjectFacts | None:
         image = read_elf(data)
     except unreadable:
         return None  # a broken or hostile object: it names no compiler we can trust
-    return ObjectFacts(member=member, comments=image.comment, producers=image.producers)
+    return ObjectFacts(
+        member=member,
+        comments=image.comment,
+        producers=image.producers,
+        cxx_abi=string_abi(s.name for s in (*image.symbols, *image.dynamic_symbols)),
+    )
+
+
+# std::string's members mangle as `_ZNSs...` / `_ZNKSs...` under libstdc++'s pre-C++11 ABI;
+# under the C++11 one every such name carries `__cxx11`.
+_OLD_STRING = ("_ZNSs", "_ZNKSs")
+_NEW_STRING = "__cxx11"
+OLD_ABI_DEFINE = "-D_GLIBCXX_USE_CXX11_ABI=0"
+
+
+def string_abi(names: Iterable[str]) -> str | None:
+    """Which std::string ABI an object's symbol names show: "new" if any names the C++11 one,
+    else "old" if any names the pre-C++11 one, else None."""
+    old = False
+    for name in names:
+        if _NEW_STRING in name:
+            return "new"
+        old = old or name.startswith(_OLD_STRING)
+    return "old" if old else None
+
+
+def _with_string_abi(
+    found: PublishedToolchain, objects: Sequence[ObjectFacts]
+) -> PublishedToolchain:
+    """devtoolset's g++ (manylinux2014) can only build the pre-C++11 string ABI, where
+    Debian's g++ defaults to the new one: objects that show only the old are replayed with
+    -D_GLIBCXX_USE_CXX11_ABI=0. Inline string code changes with it, and no producer records
+    a define."""
+    abis = {o.cxx_abi for o in objects} - {None}
+    if abis != {"old"}:
+        return found
+    old = sorted(o.member for o in objects if o.cxx_abi == "old")
+    note = (
+        f"{', '.join(old[:3])}{' …' if len(old) > 3 else ''}: libstdc++'s pre-C++11 string ABI "
+        f"(std::string symbols _ZNSs…, none with __cxx11): replayed {OLD_ABI_DEFINE}"
+    )
+    return replace(found, cxx_defines=(OLD_ABI_DEFINE,), notes=(*found.notes, note))
 
 
 # manylinux images and the compilers they carried (the image history), newest first per
@@ -340,9 +385,16 @@ def published_toolchain(
     """Which compiler built the published objects, and with which flags, from the best evidence.
 
     ``DW_AT_producer`` first (the release and the flags of the wheel's own compile units), then
-    ``.comment`` (the release), then the image history (platform tag and upload date).
+    ``.comment`` (the release), then the image history (platform tag and upload date); and the
+    C++ string ABI their symbols show.
     """
-    platforms = tuple(platforms)
+    found = _compiler_evidence(objects, platforms=tuple(platforms), upload_time=upload_time)
+    return _with_string_abi(found, objects) if found.compiler is not None else found
+
+
+def _compiler_evidence(
+    objects: Sequence[ObjectFacts], *, platforms: tuple[str, ...], upload_time: datetime | None
+) -> PublishedToolchain:
     producers = [p for o in objects for p in map(parse_producer, o.producers) if p is not None]
     # The assembler's units (GNU AS) name binutils, not the compiler.
     compiled = [p for p in producers if p.language != "AS"]
@@ -518,6 +570,7 @@ def choose(
     if level is not ToolchainMatch.NONE and image_compiler is not None:
         replayed = published.c_flags
         cxx = published.cxx_flags or tuple(f for f in replayed if not f.startswith("-std="))
+        cxx = (*cxx, *published.cxx_defines)
         if image_compiler.own_python:
             # Debian's gcc adds none of DEBIAN_UNDO by default (measured in bullseye: no
             # stack protector, no _FORTIFY_SOURCE, no endbr64); Debian's CPython, which adds

@@ -519,3 +519,53 @@ def test_a_recipe_fallback_without_the_published_compiler_says_which_image_has_i
         note.startswith("b-py39 has the published compiler, but the recipe names a-py39")
         for note in plan.notes
     ), plan.notes
+
+
+# ------------------------------------------------------------------------------- C++ string ABI
+
+KIWI_PRODUCER = "GNU C++11 10.2.1 20210130 (Red Hat 10.2.1-11) -mtune=generic -march=x86-64 -g -O3"
+
+
+@pytest.mark.parametrize(
+    ("names", "abi"),
+    [
+        # kiwisolver 1.5.1's manylinux2014 extension: devtoolset's g++, the pre-C++11 ABI.
+        (("_ZNKSs7compareEPKc", "_ZNSs4_Rep10_M_destroyERKSaIcE", "PyInit__cext"), "old"),
+        (("_ZNSt7__cxx1112basic_stringIcSt11char_traitsIcESaIcEE9_M_createERmm",), "new"),
+        # Both: a C++11 name decides (the old ones may come from a library linked in).
+        (("_ZNSs4_Rep10_M_destroyERKSaIcE", "_ZNKSt7__cxx1112basic_stringIcS"), "new"),
+        (("PyInit__ext", "memcpy"), None),
+    ],
+)
+def test_the_string_abi_is_read_off_the_symbol_names(
+    names: tuple[str, ...], abi: str | None
+) -> None:
+    assert toolchain.string_abi(names) == abi
+
+
+def _cxx(member: str, abi: str | None) -> ObjectFacts:
+    return ObjectFacts(member=member, comments=(), producers=(KIWI_PRODUCER,), cxx_abi=abi)
+
+
+def test_objects_of_the_old_string_abi_are_rebuilt_with_it() -> None:
+    published = toolchain.published_toolchain(
+        [_cxx("kiwisolver/_cext.so", "old"), _cxx("kiwisolver/_c.so", None)]
+    )
+    assert published.cxx_defines == ("-D_GLIBCXX_USE_CXX11_ABI=0",)
+    assert any("pre-C++11 string ABI" in note for note in published.notes)
+    chosen = toolchain.choose(published, "bullseye-py39", GCC10)
+    environment = dict(chosen.environment)
+    assert "-D_GLIBCXX_USE_CXX11_ABI=0" in environment["CXXFLAGS"].split()
+    assert "_GLIBCXX" not in environment["CFLAGS"]
+    # Under another compiler nothing is replayed, the define neither.
+    assert toolchain.choose(published, "bookworm-py311", GCC12).environment == ()
+
+
+@pytest.mark.parametrize("abis", [("old", "new"), ("new",), (None,)])
+def test_any_sign_of_the_new_abi_or_none_at_all_replays_nothing(
+    abis: tuple[str | None, ...],
+) -> None:
+    published = toolchain.published_toolchain(
+        [_cxx(f"pkg/_{i}.so", abi) for i, abi in enumerate(abis)]
+    )
+    assert published.cxx_defines == ()

@@ -241,3 +241,23 @@ def test_replayed_flags_add_to_the_interpreters_under_a_setuptools_that_replaces
     assert report.comparison.unexplained == ()
     (extension,) = report.comparison.attributed
     assert extension.member == "wcwidth/_wcwidth_c.abi3.so"
+
+
+def test_a_cxx_extension_of_the_old_string_abi_is_rebuilt_with_it(shared_cache: Path) -> None:
+    # kiwisolver 1.5.1 cp311: devtoolset's g++ 10.2.1 builds only the pre-C++11 std::string
+    # ABI, Debian's defaults to the new one. Without the define, the old ABI's inline string
+    # code was only in the published object and the extension stayed unexplained.
+    report = check(
+        Target.parse("kiwisolver==1.5.1"),
+        WheelSelector(python="3.11", platform="manylinux_2_17_x86_64"),
+        CheckOptions(cache_dir=shared_cache),
+    )
+    assert report.failure is None, report.failure
+    assert report.plan is not None and report.plan.toolchain is not None
+    assert ("CXXFLAGS", "-std=c++11 -D_GLIBCXX_USE_CXX11_ABI=0") in (
+        report.plan.toolchain.environment
+    )
+    assert report.comparison is not None
+    assert report.comparison.unexplained == ()
+    (extension,) = report.comparison.attributed
+    assert extension.member == "kiwisolver/_cext.cpython-311-x86_64-linux-gnu.so"
