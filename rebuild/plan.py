@@ -209,19 +209,28 @@ def _pins_origin(generator: str | None) -> str:
     return origin
 
 
-# One pure wheel for both Pythons is what setuptools' `bdist_wheel --universal` makes (a
-# `[bdist_wheel] universal = 1` in setup.cfg does the same, and passing it again changes nothing).
+# One pure wheel for both Pythons is what setuptools' bdist_wheel makes with `universal` set.
+# Given as a config file in DIST_EXTRA_CONFIG, which distutils reads after setup.cfg: measured
+# with pytz 2026.6's sdist, setuptools 65.7.0 to 84.2.1 honour it (64.0.0 and older ignore it,
+# and the rebuild is then py3 only, as without the rule); `--build-option=--universal` is
+# refused by setuptools before 69 (passed on to egg_info), which failed shellingham 1.5.4.
 UNIVERSAL_TAGS = frozenset({Tag("py2", "none", "any"), Tag("py3", "none", "any")})
+UNIVERSAL_CONFIG = "/tmp/rebuild-bdist-wheel-universal.cfg"  # noqa: S108 (the container's)
 UNIVERSAL_ORIGIN = (
-    "wheel tags py2-none-any and py3-none-any: the publisher's bdist_wheel ran with --universal"
+    "wheel tags py2-none-any and py3-none-any: the publisher's bdist_wheel ran with universal "
+    "set (given in DIST_EXTRA_CONFIG, which setuptools 65 and later read)"
 )
 
 
-def universal_settings(backend: str | None, tags: frozenset[Tag]) -> tuple[tuple[str, str], ...]:
-    """``--build-option=--universal`` for a setuptools wheel tagged for Python 2 and 3 alike."""
-    if backend == "setuptools" and tags == UNIVERSAL_TAGS:
-        return (("--build-option", "--universal"),)
-    return ()
+def universal_build(
+    backend: str | None, tags: frozenset[Tag]
+) -> tuple[tuple[tuple[str, str], ...], tuple[str, ...]]:
+    """The environment and the pre-build step that set bdist_wheel's ``universal`` for a
+    setuptools wheel tagged for Python 2 and 3 alike; nothing for any other."""
+    if backend != "setuptools" or tags != UNIVERSAL_TAGS:
+        return (), ()
+    step = f"printf '[bdist_wheel]\\nuniversal = 1\\n' > {UNIVERSAL_CONFIG}"
+    return (("DIST_EXTRA_CONFIG", UNIVERSAL_CONFIG),), (step,)
 
 
 def spelling_pins(
@@ -562,9 +571,9 @@ def _infer(
         origins.append(("backend_pins", "; ".join(o for o in (origin, *implied_why) if o)))
     if implied:
         origins.append(("build_isolation", SPELLING_INSTALLED))
-    config_settings = universal_settings(backend, evidence.tags)
-    if config_settings:
-        origins.append(("config_settings", UNIVERSAL_ORIGIN))
+    universal_environment, pre_build = universal_build(backend, evidence.tags)
+    if pre_build:
+        origins += [("environment", UNIVERSAL_ORIGIN), ("pre_build", UNIVERSAL_ORIGIN)]
     if upload_time is not None:
         origins.append(("exclude_newer", "the published wheel's upload time on the index"))
     else:
@@ -579,6 +588,7 @@ def _infer(
     if umask is not None:
         origins.append(("umask", "the most common permission bits of the published members"))
     environment = [("SOURCE_DATE_EPOCH", str(sde))] if sde is not None else []
+    environment += universal_environment
     return Plan(
         image=image,
         python=python,
@@ -595,5 +605,5 @@ def _infer(
         notes=tuple(notes),
         repair=repair,
         build_isolation=not implied,
-        config_settings=config_settings,
+        pre_build=pre_build,
     )

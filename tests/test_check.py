@@ -259,9 +259,10 @@ def test_real_releases_rebuild_equivalent_with_container_differences_listed(
         # METADATA: `Requires-Dist: botocore (<2.0a.0,>=1.37.4)` under setuptools 75.1.0, which
         # only an installed wheel 0.41.0 or older writes: built without isolation, with it.
         ("s3transfer==0.19.3", "wheel==0.41.0"),
-        # Tagged py2.py3 by bdist_wheel (0.42.0), with no `universal` in its setup.cfg: built
-        # with `--build-option=--universal`.
+        # Tagged py2.py3 by bdist_wheel, with no `universal` in their setup.cfg: built with it
+        # set, under setuptools 70.0.0 and (refusing `--build-option=--universal`) 68.2.2.
         ("pytz==2026.6", "wheel==0.42.0"),
+        ("shellingham==1.5.4", "setuptools==68.2.2"),
     ],
 )
 def test_tools_the_published_wheel_implies_are_replayed_to_the_byte(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import calendar
+import configparser
+import subprocess
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -220,30 +222,44 @@ def test_a_wheel_without_metadata_still_plans(tmp_path: Path) -> None:
     assert plan_build(made, upload_time=None, images=IMAGES).backend == "setuptools"
 
 
+UNIVERSAL = "/tmp/rebuild-bdist-wheel-universal.cfg"
+
+
 @pytest.mark.parametrize(
-    ("filename", "generator", "settings"),
+    ("filename", "generator", "universal"),
     [
         # pytz 2026.6: bdist_wheel (0.42.0), tagged py2.py3, with no `universal` in its setup.cfg.
-        (
-            "demo-1.0-py2.py3-none-any.whl",
-            "bdist_wheel (0.42.0)",
-            (("--build-option", "--universal"),),
-        ),
-        (
-            "demo-1.0-py2.py3-none-any.whl",
-            "setuptools (75.1.0)",
-            (("--build-option", "--universal"),),
-        ),
-        ("demo-1.0-py3-none-any.whl", "setuptools (75.1.0)", ()),
-        ("demo-1.0-py2-none-any.whl", "setuptools (75.1.0)", ()),
-        # Another backend tags py2.py3 its own way: nothing of setuptools' to pass it.
-        ("demo-1.0-py2.py3-none-any.whl", "flit 3.9.0", ()),
+        ("demo-1.0-py2.py3-none-any.whl", "bdist_wheel (0.42.0)", True),
+        ("demo-1.0-py2.py3-none-any.whl", "setuptools (75.1.0)", True),
+        ("demo-1.0-py3-none-any.whl", "setuptools (75.1.0)", False),
+        ("demo-1.0-py2-none-any.whl", "setuptools (75.1.0)", False),
+        # Another backend tags py2.py3 its own way: nothing of setuptools' to set.
+        ("demo-1.0-py2.py3-none-any.whl", "flit 3.9.0", False),
     ],
 )
 def test_a_wheel_for_python_2_and_3_is_built_universal(
-    tmp_path: Path, filename: str, generator: str, settings: tuple[tuple[str, str], ...]
+    tmp_path: Path, filename: str, generator: str, universal: bool
 ) -> None:
     made = make_wheel(tmp_path / filename, changes={f"{DIST_INFO}/WHEEL": _wheel_file(generator)})
     plan = plan_build(made, upload_time=None, images=IMAGES)
-    assert plan.config_settings == settings
-    assert ("config_settings" in dict(plan.origins)) is bool(settings)
+    # Not `--build-option=--universal`: setuptools before 69 passes it on to egg_info, which
+    # refuses it (shellingham 1.5.4, setuptools 68.2.2, failed so).
+    assert plan.config_settings == ()
+    assert (("DIST_EXTRA_CONFIG", UNIVERSAL) in plan.environment) is universal
+    assert plan.pre_build == (
+        (f"printf '[bdist_wheel]\\nuniversal = 1\\n' > {UNIVERSAL}",) if universal else ()
+    )
+    assert ("pre_build" in dict(plan.origins)) is universal
+
+
+def test_the_universal_step_writes_the_config_distutils_reads(tmp_path: Path) -> None:
+    made = make_wheel(
+        tmp_path / "demo-1.0-py2.py3-none-any.whl",
+        changes={f"{DIST_INFO}/WHEEL": _wheel_file("bdist_wheel (0.42.0)")},
+    )
+    (step,) = plan_build(made, upload_time=None, images=IMAGES).pre_build
+    written = tmp_path / "universal.cfg"
+    subprocess.run(["sh", "-c", step.replace(UNIVERSAL, str(written))], check=True)
+    parser = configparser.ConfigParser()
+    parser.read(written)
+    assert parser.getboolean("bdist_wheel", "universal")

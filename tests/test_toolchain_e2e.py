@@ -190,6 +190,17 @@ def test_a_compiled_cp313_wheel_is_checked_in_trixie(shared_cache: Path) -> None
     assert report.verdict is Verdict.DIVERGENT
 
 
+def _checked_manylinux2014_cp311(spec: str, shared_cache: Path) -> Report:
+    """``rebuild check`` of the release's cp311 manylinux2014 wheel, which must not fail."""
+    report = check(
+        Target.parse(spec),
+        WheelSelector(python="3.11", platform="manylinux_2_17_x86_64"),
+        CheckOptions(cache_dir=shared_cache),
+    )
+    assert report.failure is None, report.failure
+    return report
+
+
 def test_msgpack_under_the_matched_compiler_is_attributed_never_explained(
     shared_cache: Path,
 ) -> None:
@@ -197,12 +208,7 @@ def test_msgpack_under_the_matched_compiler_is_attributed_never_explained(
     # Debian's 20210110, and CPython 3.11.7's headers against the image's 3.11.2. The module's
     # init differs only in PY_VERSION_HEX (named by its rule); what else differs is another
     # compiler build's code: attributed, "code not verified", never explained.
-    report = check(
-        Target.parse("msgpack==1.0.8"),
-        WheelSelector(python="3.11", platform="manylinux_2_17_x86_64"),
-        CheckOptions(cache_dir=shared_cache),
-    )
-    assert report.failure is None, report.failure
+    report = _checked_manylinux2014_cp311("msgpack==1.0.8", shared_cache)
     assert report.build is not None and report.build.image.name == "bullseye-py311"
     assert report.plan is not None and report.plan.toolchain is not None
     assert report.plan.toolchain.match is ToolchainMatch.EXACT
@@ -223,12 +229,7 @@ def test_replayed_flags_add_to_the_interpreters_under_a_setuptools_that_replaces
     # as CFLAGS, which setuptools 75.7.0 and later take instead of sysconfig's. Given alone, the
     # extension was compiled with no -O, no -g, no -DNDEBUG: 353 of 357 functions differed and
     # the invariant checks left it unexplained.
-    report = check(
-        Target.parse("wcwidth==0.9.4"),
-        WheelSelector(python="3.11", platform="manylinux_2_17_x86_64"),
-        CheckOptions(cache_dir=shared_cache),
-    )
-    assert report.failure is None, report.failure
+    report = _checked_manylinux2014_cp311("wcwidth==0.9.4", shared_cache)
     assert report.build is not None and "setuptools==84.2.1" in report.build.requirements
     compile_lines = [
         line
@@ -247,12 +248,7 @@ def test_a_cxx_extension_of_the_old_string_abi_is_rebuilt_with_it(shared_cache: 
     # kiwisolver 1.5.1 cp311: devtoolset's g++ 10.2.1 builds only the pre-C++11 std::string
     # ABI, Debian's defaults to the new one. Without the define, the old ABI's inline string
     # code was only in the published object and the extension stayed unexplained.
-    report = check(
-        Target.parse("kiwisolver==1.5.1"),
-        WheelSelector(python="3.11", platform="manylinux_2_17_x86_64"),
-        CheckOptions(cache_dir=shared_cache),
-    )
-    assert report.failure is None, report.failure
+    report = _checked_manylinux2014_cp311("kiwisolver==1.5.1", shared_cache)
     assert report.plan is not None and report.plan.toolchain is not None
     assert ("CXXFLAGS", "-std=c++11 -D_GLIBCXX_USE_CXX11_ABI=0") in (
         report.plan.toolchain.environment
