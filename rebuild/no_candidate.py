@@ -23,11 +23,18 @@ from packaging.markers import (
     default_environment,
 )
 from packaging.requirements import InvalidRequirement, Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
 from rebuild.errors import NoSuchProject, RebuildError
 
 if TYPE_CHECKING:
     from rebuild.index import IndexClient
+
+
+# The sdist under check decides how many requirements there are: the index is asked about at
+# most this many projects, each once, however long the list.
+MAX_LOOKUPS = 32
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,7 @@ def find_no_candidates(
     marker does not hold there is not judged, nor one whose page cannot be read: this only adds
     to uv's reason, it never replaces it with a guess."""
     environment = _container_environment(python)
+    pages = _Pages(client)
     found = []
     for text in wanted:
         try:
@@ -60,7 +68,7 @@ def find_no_candidates(
             continue
         if requirement.marker is not None and not _holds(requirement.marker, environment):
             continue
-        why = _why_none(requirement, instant, client)
+        why = _why_none(requirement, instant, pages)
         if why is not None:
             found.append(NoCandidate(text, requirement.name, why))
     return found
@@ -89,14 +97,34 @@ def _holds(marker: Marker, environment: dict[str, str]) -> bool:
         return False
 
 
-def _why_none(
-    requirement: Requirement, instant: datetime | None, client: IndexClient
-) -> str | None:
-    try:
-        times = client.release_times(requirement.name)
-    except NoSuchProject:
+class _Pages:
+    """Each project's releases, asked of the index once, for at most MAX_LOOKUPS projects."""
+
+    def __init__(self, client: IndexClient) -> None:
+        self._client = client
+        self._seen: dict[str, dict[Version, datetime | None] | NoSuchProject | None] = {}
+
+    def releases(self, name: str) -> dict[Version, datetime | None] | NoSuchProject | None:
+        """The releases with their upload times; the 404 as a NoSuchProject; None when the
+        page cannot be read or the lookups are spent."""
+        key = canonicalize_name(name)
+        if key not in self._seen:
+            if len(self._seen) >= MAX_LOOKUPS:
+                return None
+            try:
+                self._seen[key] = self._client.release_times(name)
+            except NoSuchProject as e:
+                self._seen[key] = e
+            except RebuildError:
+                self._seen[key] = None
+        return self._seen[key]
+
+
+def _why_none(requirement: Requirement, instant: datetime | None, pages: _Pages) -> str | None:
+    times = pages.releases(requirement.name)
+    if isinstance(times, NoSuchProject):
         return f"the index serves no project named {requirement.name}"
-    except RebuildError:
+    if times is None:
         return None
     if not times:
         return f"the index lists no release of {requirement.name}"

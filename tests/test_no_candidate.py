@@ -13,7 +13,7 @@ import pytest
 from helpers_index import LocalServer, file_entry, json_reply, local_server, project_page
 
 from rebuild.index import IndexClient
-from rebuild.no_candidate import find_no_candidates
+from rebuild.no_candidate import MAX_LOOKUPS, find_no_candidates
 
 INSTANT = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -106,3 +106,15 @@ def test_a_yanked_release_is_no_candidate(index: IndexClient) -> None:
 )
 def test_anything_short_of_a_finding_says_nothing(index: IndexClient, requirement: str) -> None:
     assert find_no_candidates([requirement], INSTANT, index, python="3.11") == []
+
+
+def test_a_long_list_asks_the_index_a_bounded_number_of_times() -> None:
+    # The sdist under check writes the list: 500 absent projects, and one asked for twice.
+    with local_server() as server:
+        client = IndexClient(server.url("/simple/"), timeout=5)
+        wanted = ["absent-0>=1", "absent-0<2", *(f"absent-{i}>=1" for i in range(1, 500))]
+        found = find_no_candidates(wanted, INSTANT, client, python="3.11")
+        pages = [s.path for s in server.seen if s.path.startswith("/simple/")]
+    assert len(pages) == len(set(pages)) == MAX_LOOKUPS
+    assert [f.requirement for f in found][:2] == ["absent-0>=1", "absent-0<2"]
+    assert len(found) == MAX_LOOKUPS + 1
