@@ -295,11 +295,11 @@ def compare(
     Exit 0 when they are reproducible (same bytes) or equivalent (same members, zip container
     differs), 1 when divergent.
     """
-    from rebuild import pipeline
+    from rebuild import local_compare
     from rebuild.report import json as json_report
     from rebuild.report.terminal import print_report
 
-    report = pipeline.compare(published, rebuilt, progress=_progress)
+    report = local_compare.compare(published, rebuilt, progress=_progress)
     if json_path is not None:
         json_report.write(report, json_path)
     print_report(report, out)

@@ -26,6 +26,7 @@ from rebuild.compare import compare_wheels
 from rebuild.compare.rules import explain_expected
 from rebuild.errors import BuildError, PlanError, RebuildError, ResolveError, UsageError
 from rebuild.fetch import Cache, default_cache_dir, local_artifact
+from rebuild.local_compare import compare as compare  # the API's compare of two files
 from rebuild.models import (
     Artifact,
     BuildLimits,
@@ -83,21 +84,6 @@ def latest(name: str, *, index_url: str | None = None) -> Target:
     from rebuild.index import IndexClient, choose_index_url
 
     return IndexClient(choose_index_url(index_url)).latest(name)
-
-
-def compare(published: Path, rebuilt: Path, *, progress: Progress = _quiet) -> Report:
-    """Compare two wheel files on disk and return the report (no build, no index)."""
-    # Hash-check and existence-check both inputs before the engine opens them.
-    local_artifact(published)
-    local_artifact(rebuilt)
-    progress(f"comparing {published.name} with {rebuilt.name}")
-    comparison = compare_wheels(published, rebuilt)
-    return Report(
-        tool_version=__version__,
-        created=datetime.now(UTC),
-        verdict=comparison.verdict,
-        comparison=comparison,
-    )
 
 
 @dataclass(frozen=True)

@@ -153,10 +153,10 @@ def test_resolve_a_missing_version_names_what_exists() -> None:
 def test_a_bug_exits_10_not_1_which_means_divergent(tmp_path: Path) -> None:
     wheel = make_wheel(tmp_path / "demo-1.0-py3-none-any.whl")
     crash = (
-        "import sys, rebuild.cli as cli, rebuild.pipeline as pipeline\n"
+        "import sys, rebuild.cli as cli, rebuild.local_compare as local_compare\n"
         "def broken(*args, **kwargs):\n"
         "    raise ZeroDivisionError('a bug')\n"
-        "pipeline.compare = broken\n"
+        "local_compare.compare = broken\n"
         "sys.argv = ['rebuild', *sys.argv[1:]]\n"
         "cli.main()\n"
     )

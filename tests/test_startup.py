@@ -74,6 +74,8 @@ NOT_FOR_COMPARE = (
     "rebuild.index",
     "rebuild.http",
     "rebuild.build",
+    "rebuild.pipeline",
+    "rebuild.plan",
 )
 
 
