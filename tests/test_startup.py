@@ -87,3 +87,18 @@ def test_compare_of_two_wheels_talks_to_no_index_and_no_engine(tmp_path: Path) -
     code, modules = _modules_after("compare", str(published), str(rebuilt))
     assert code == 1  # divergent: the comparison really ran
     assert not {m for m in NOT_FOR_COMPARE if m in modules}
+
+
+def test_what_a_check_of_an_sdist_imports_leaves_git_and_x509_out() -> None:
+    # The modules a check of an sdist runs (the pipeline, the build, the source checks) load
+    # gitpython only to check out a tag and cryptography only to read a provenance.
+    probe = (
+        "import json, sys\n"
+        "import rebuild.pipeline, rebuild.build, rebuild.sources.provenance\n"
+        "import rebuild.sources.locate, rebuild.sources.integrity\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    modules = set(json.loads(done.stdout.strip().splitlines()[-1]))
+    assert "rebuild.sources.git" in modules  # the probe did load the module that uses git
+    assert not {m for m in ("git", "cryptography", "cryptography.x509") if m in modules}

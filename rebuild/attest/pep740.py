@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from pypi_attestations import Publisher
 
 # Fulcio: Build Config URI, e.g. https://github.com/o/r/.github/workflows/release.yml@refs/tags/v1
-OID_BUILD_CONFIG_URI = x509.ObjectIdentifier("1.3.6.1.4.1.57264.1.18")
+OID_BUILD_CONFIG_URI = "1.3.6.1.4.1.57264.1.18"
 # The production instance's TUF repository: the name of its embedded and cached trust root.
 SIGSTORE_TUF_URL = "https://tuf-repo-cdn.sigstore.dev"
 

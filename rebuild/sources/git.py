@@ -13,13 +13,16 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import git
 from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 from rebuild.errors import FetchError, ResolveError, UsageError
+
+if TYPE_CHECKING:
+    import git
 
 GIT_TIMEOUT_S = 600
 _SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -80,6 +83,8 @@ def _tail(e: git.GitCommandError) -> str:
 def list_tags(url: str) -> dict[str, str]:
     """Every tag of the repository and the commit (or object) it points at."""
     check_url(url)
+    import git  # gitpython costs 0.08 s to import, and most checks build an sdist, not a tag
+
     runner = git.Git()
     runner.update_environment(**_environment(url))
     try:
@@ -153,6 +158,8 @@ def checkout(url: str, dest: Path, *, ref: str | None, commit: str | None) -> Ch
     if commit is not None and not is_commit(commit):
         raise UsageError(f"{commit!r} is not a full commit id (40 hex digits)")
     dest.mkdir(parents=True, exist_ok=False)
+    import git
+
     repo = git.Repo.init(dest)
     runner = repo.git
     runner.update_environment(**_environment(url))
@@ -182,6 +189,8 @@ def checkout(url: str, dest: Path, *, ref: str | None, commit: str | None) -> Ch
 
 
 def _fetch(runner: git.Git, url: str, wanted: str) -> None:
+    import git
+
     try:
         runner.fetch(
             "--quiet", "--depth=1", "--no-tags", "origin", wanted, kill_after_timeout=GIT_TIMEOUT_S
@@ -203,6 +212,8 @@ def _fetch(runner: git.Git, url: str, wanted: str) -> None:
 def _submodules(runner: git.Git, dest: Path) -> None:
     if not (dest / ".gitmodules").is_file():
         return
+    import git
+
     try:
         runner.submodule(
             "update", "--init", "--recursive", "--depth=1", kill_after_timeout=GIT_TIMEOUT_S
