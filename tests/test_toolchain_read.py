@@ -87,6 +87,7 @@ def test_a_symbol_name_past_its_string_table_is_cut_at_the_table(tmp_path: Path)
     data = bytearray(compiled_extension(tmp_path))
     elf = ELFFile(io.BytesIO(bytes(data)))
     symtab = elf.get_section_by_name(".symtab")
+    assert symtab is not None
     strtab = elf.get_section(symtab["sh_link"])
     # The string table's last byte (its closing NUL) becomes a letter: the last name runs on.
     end = strtab["sh_offset"] + strtab["sh_size"] - 1
