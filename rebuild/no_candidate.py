@@ -15,18 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from packaging.markers import (
-    InvalidMarker,
-    Marker,
-    UndefinedComparison,
-    UndefinedEnvironmentName,
-    default_environment,
-)
+from packaging.markers import InvalidMarker, Marker, UndefinedComparison, UndefinedEnvironmentName
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from rebuild.errors import NoSuchProject, RebuildError
+from rebuild.inputs import marker_environment
 
 if TYPE_CHECKING:
     from rebuild.index import IndexClient
@@ -75,19 +70,11 @@ def find_no_candidates(
 
 
 def _container_environment(python: str) -> dict[str, str]:
-    """PEP 508's environment in the build container (CPython on Linux x86_64, as the host's)."""
-    return {
-        **{key: str(value) for key, value in default_environment().items()},
-        "implementation_name": "cpython",
-        "platform_python_implementation": "CPython",
-        "platform_system": "Linux",
-        "sys_platform": "linux",
-        "os_name": "posix",
-        "platform_machine": "x86_64",
-        "python_version": python,
-        "python_full_version": f"{python}.0",
-        "implementation_version": f"{python}.0",
-    }
+    """PEP 508's environment in the build container: CPython ``python`` on Linux x86_64."""
+    environment = marker_environment(python, "linux_x86_64")
+    # The container's interpreter is CPython, whichever one runs rebuild.
+    environment |= {"implementation_name": "cpython", "platform_python_implementation": "CPython"}
+    return environment
 
 
 def _holds(marker: Marker, environment: dict[str, str]) -> bool:

@@ -260,6 +260,9 @@ def read_objects(wheel: Path) -> tuple[ObjectFacts, ...]:
     return tuple(facts)
 
 
+_CHUNK = 1 << 20
+
+
 @contextmanager
 def mapped(member: IO[bytes], size: int) -> Iterator[mmap.mmap | None]:
     """``member``'s ``size`` bytes in anonymous memory, read a chunk at a time; None when it
@@ -273,16 +276,10 @@ def mapped(member: IO[bytes], size: int) -> Iterator[mmap.mmap | None]:
         return
     with mmap.mmap(-1, size) as memory:
         got = 0
-        while chunk := member.read(min(_CHUNK, size + 1 - got)):
-            if got + len(chunk) > size:
-                got += len(chunk)
-                break
+        while got < size and (chunk := member.read(min(_CHUNK, size - got))):
             memory[got : got + len(chunk)] = chunk
             got += len(chunk)
-        yield memory if got == size else None
-
-
-_CHUNK = 1 << 20
+        yield memory if got == size and not member.read(1) else None
 
 
 def _may_be_object(name: str) -> bool:

@@ -539,6 +539,27 @@ def needed_of(data: bytes | IO[bytes]) -> tuple[str, ...]:
         return ()
 
 
+def _opened(
+    data: bytes | mmap.mmap, problems: list[str]
+) -> tuple[ELFFile, list[tuple[Section, ElfSection]]]:
+    """pyelftools' view of ``data`` and its section table; ArchiveError when unparsable."""
+    try:
+        # An mmap reads, seeks and tells like the file pyelftools wants.
+        elf = ELFFile(io.BytesIO(data) if isinstance(data, bytes) else cast(IO[bytes], data))
+        return elf, _sections(elf, len(data), problems)
+    except PARSE_ERRORS as e:
+        raise ArchiveError(f"the ELF headers cannot be parsed: {e}") from e
+
+
+def _comment_strings(blob: bytes) -> dict[str, None]:
+    """The distinct strings of a .comment section, in order."""
+    return {
+        chunk.decode("utf-8", "backslashreplace").strip(): None
+        for chunk in blob.split(b"\0")
+        if chunk.strip()
+    }
+
+
 @dataclass(frozen=True)
 class CompilerFacts:
     """What an object says of the compiler that built it, and its symbols' names: all that
@@ -559,12 +580,7 @@ def compiler_facts(data: bytes | mmap.mmap) -> CompilerFacts:
     """
     bits, little = _check_headers(bytes(data[:64]), len(data))
     problems: list[str] = []
-    try:
-        # An mmap reads, seeks and tells like the file pyelftools wants.
-        elf = ELFFile(io.BytesIO(data) if isinstance(data, bytes) else cast(IO[bytes], data))
-        pairs = _sections(elf, len(data), problems)
-    except PARSE_ERRORS as e:
-        raise ArchiveError(f"the ELF headers cannot be parsed: {e}") from e
+    elf, pairs = _opened(data, problems)
     comment: dict[str, None] = {}
     tables: dict[str, tuple[str, ...]] = {}
     for section, raw in pairs:
@@ -574,10 +590,7 @@ def compiler_facts(data: bytes | mmap.mmap) -> CompilerFacts:
                     s.name for s in _symbols(elf, raw, section, data, (bits, little), problems)
                 )
         elif section.name == ".comment" and section.fits:
-            blob = data[section.offset : section.offset + section.size]
-            for chunk in blob.split(b"\0"):
-                if chunk.strip():
-                    comment.setdefault(chunk.decode("utf-8", "backslashreplace").strip(), None)
+            comment.update(_comment_strings(data[section.offset : section.offset + section.size]))
     _, producers = _compile_units(elf, [section for section, _ in pairs], problems)
     dynsym = tables.get("SHT_DYNSYM", ())
     return CompilerFacts(
@@ -592,13 +605,9 @@ def read_elf(data: bytes) -> ElfImage:
     bits, little = _check_headers(data)
     shape = (bits, little)
     problems: list[str] = []
-    try:
-        elf = ELFFile(io.BytesIO(data))
-        machine = str(elf.header["e_machine"])
-        machine = _MACHINES.get(machine, machine)
-        pairs = _sections(elf, len(data), problems)
-    except PARSE_ERRORS as e:
-        raise ArchiveError(f"the ELF headers cannot be parsed: {e}") from e
+    elf, pairs = _opened(data, problems)
+    machine = str(elf.header["e_machine"])
+    machine = _MACHINES.get(machine, machine)
     sections = []
     for section, _raw in pairs:
         blob = b""
@@ -662,9 +671,7 @@ def read_elf(data: bytes) -> ElfImage:
                     elif name == "DT_RUNPATH":
                         rpath.append(f"RUNPATH={_tag_text(tag, 'runpath')}")
             elif section.name == ".comment":
-                for chunk in blob.split(b"\0"):
-                    if chunk.strip():
-                        comment.setdefault(chunk.decode("utf-8", "backslashreplace").strip(), None)
+                comment.update(_comment_strings(blob))
             elif section.name in (".gnu.build.attributes", ".note.gnu.gold-version"):
                 for text in _note_strings(blob):
                     notes.setdefault(text, None)
