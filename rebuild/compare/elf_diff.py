@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from rebuild.compare.elf_code import NORMALISED, Sameness, Symboliser, normalise, same_code
 from rebuild.compare.elf_imports import ImportChange, classify_imports
 from rebuild.compare.elf_invariants import InvariantFinding, invariant_findings
+from rebuild.compare.elf_native import surely_same
 from rebuild.compare.elf_read import ElfImage, Section, Symbol
 from rebuild.compare.elf_segments import hidden_load
 
@@ -715,9 +716,16 @@ def _code(
         compared += 1
         old = new = None
         if normalising:
-            # Cheap before deep: instructions are compared as they are decoded, targets by
-            # name, and only a function that still differs is normalised whole (its report
-            # needs the instructions).
+            # Cheap before deep: a native decoder's "surely the same" first; then capstone's
+            # instructions compared as they are decoded, targets by name; only a function that
+            # still differs is normalised whole (its report needs the instructions).
+            if surely_same(
+                (pub_code[key], a.value, names_pub),
+                (reb_code[key], b.value, names_reb),
+                deadline=deadline,
+            ):
+                moved += 1
+                continue
             same = same_code(
                 (pub_code[key], a.value, names_pub),
                 (reb_code[key], b.value, names_reb),

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 
 import capstone
 
+from rebuild.compare import elf_native as native
 from rebuild.compare.elf_code import decoder, named_symbols, plt_entries, rip_target
 from rebuild.compare.elf_imports import canonical, is_runtime_routine
+from rebuild.compare.elf_native import Reference
 from rebuild.compare.elf_read import PARSE_ERRORS, SHF_ALLOC, ElfImage, Section, Symbol
 from rebuild.compare.elf_segments import hidden_data
 
@@ -377,36 +379,29 @@ class _Code:
             self.functions.add(function.name)
             if function.local:
                 self.local.add(function.name)
-            self._walk(decoder(), function)
+            self._walk(function)
         self._decoded = True
         return self
 
-    def _walk(self, decoder: capstone.Cs, function: _Function) -> None:
+    def _walk(self, function: _Function) -> None:
         end = function.start + len(function.code)
-        for address, size, mnemonic, operands in decoder.disasm_lite(function.code, function.start):
-            if mnemonic in _SYSCALLS or (
-                mnemonic == "int" and f"{mnemonic} {operands}".strip() in _SYSCALLS
-            ):
+        walked = native.references if native.AVAILABLE else _references
+        for kind, target in walked(function.code, function.start):
+            if kind is Reference.SYSCALL:
                 self.syscalls[function.name] += 1
-            if not mnemonic.startswith(("call", "j")):
-                if "rip" not in operands:
-                    continue  # no RIP-relative operand: no GOT slot loaded
+            elif kind is Reference.LOAD:
                 # Loading an import's address from its GOT slot is how code built with -fno-plt
                 # (and the C runtime's optional hooks) calls it: through a register, next.
                 # A function this object defines has its address loaded from the GOT when
                 # another object could interpose it: that takes its address, it does not call.
-                slot = rip_target(address, size, operands)
-                if slot is not None and slot in self.image.got:
-                    name = function_name(self.image.got[slot])
+                if target in self.image.got:
+                    name = function_name(self.image.got[target])
                     if name not in self._defined:
                         self.calls[function.name].add(self._referenced(name))
-                continue
-            target = _branch_target(address, size, operands)
-            if target is None or function.start <= target < end:
-                continue
-            callee = self._callee(target)
-            if callee is not None and callee != function.name:
-                self.calls[function.name].add(callee)
+            elif not function.start <= target < end:
+                callee = self._callee(target)
+                if callee is not None and callee != function.name:
+                    self.calls[function.name].add(callee)
 
     def _callee(self, target: int) -> str | None:
         """The function or import a branch to ``target`` reaches (a GOT slot for indirect)."""
@@ -468,6 +463,22 @@ def _imported_data(image: ElfImage) -> frozenset[str]:
         for s in image.dynamic_symbols
         if not s.defined and s.kind in ("STT_OBJECT", "STT_TLS") and s.name
     )
+
+
+def _references(code: bytes, addr: int) -> Iterator[tuple[Reference, int]]:
+    """:func:`rebuild.compare.elf_native.references` read from capstone's text, for hosts
+    without iced-x86. capstone stops at bytes it cannot decode: what follows is not read."""
+    for address, size, mnemonic, operands in decoder().disasm_lite(code, addr):
+        if mnemonic in _SYSCALLS or (mnemonic == "int" and operands.strip() == "0x80"):
+            yield Reference.SYSCALL, address
+        elif mnemonic.startswith(("call", "j")):
+            target = _branch_target(address, size, operands)
+            if target is not None:
+                yield Reference.BRANCH, target
+        elif "rip" in operands:
+            slot = rip_target(address, size, operands)
+            if slot is not None:
+                yield Reference.LOAD, slot
 
 
 def _branch_target(address: int, size: int, operands: str) -> int | None:

@@ -9,12 +9,14 @@ that is not ELF at all, or whose headers cannot be trusted, raises :class:`Archi
 
 from __future__ import annotations
 
+import bisect
+import functools
 import hashlib
 import io
 import mmap
 import re
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import IO, cast
 
@@ -180,23 +182,49 @@ class ElfImage:
 
     def bytes_at(self, addr: int, count: int) -> bytes:
         """Up to ``count`` bytes of the loaded image at virtual address ``addr``."""
-        for section in self.sections:
-            if (
-                section.allocated
-                and section.fits
-                and section.kind != "SHT_NOBITS"
-                and section.addr <= addr < section.addr + section.size
-            ):
-                start = section.offset + addr - section.addr
-                end = min(start + count, section.offset + section.size)
-                return self.data[start:end]
-        return b""
+        section = self._loaded.at(addr)
+        if section is None:
+            return b""
+        start = section.offset + addr - section.addr
+        end = min(start + count, section.offset + section.size)
+        return self.data[start:end]
 
     def section_at(self, addr: int) -> Section | None:
-        for section in self.sections:
-            if section.allocated and section.addr <= addr < section.addr + section.size:
-                return section
-        return None
+        """The first allocated section (in the section table's order) that holds ``addr``."""
+        return self._allocated.at(addr)
+
+    # Both asked once per instruction that names an address: a scan of every section each
+    # time was a tenth of comparing numpy's largest object.
+    @functools.cached_property
+    def _loaded(self) -> _AddressMap:
+        return _AddressMap(
+            s for s in self.sections if s.allocated and s.fits and s.kind != "SHT_NOBITS"
+        )
+
+    @functools.cached_property
+    def _allocated(self) -> _AddressMap:
+        return _AddressMap(s for s in self.sections if s.allocated)
+
+
+class _AddressMap:
+    """Address -> the first of some sections that holds it, by bisection.
+
+    Sections may overlap (``.tbss`` lies over what follows it): the address space is cut at
+    every section's start and end, and each piece keeps the first section that covers it, as a
+    scan in table order would find.
+    """
+
+    def __init__(self, sections: Iterable[Section]) -> None:
+        ordered = [s for s in sections if s.size > 0]
+        cuts = sorted({a for s in ordered for a in (s.addr, s.addr + s.size)})
+        self._starts = cuts
+        self._owners: list[Section | None] = [
+            next((s for s in ordered if s.addr <= piece < s.addr + s.size), None) for piece in cuts
+        ]
+
+    def at(self, addr: int) -> Section | None:
+        index = bisect.bisect_right(self._starts, addr) - 1
+        return self._owners[index] if index >= 0 else None
 
 
 def _check_headers(data: bytes, size: int | None = None) -> tuple[int, bool]:
