@@ -618,8 +618,9 @@ def _targets(instructions: tuple[str, ...]) -> frozenset[str]:
         mnemonic, _, operand = instruction.partition(" ")
         if mnemonic == "bnd":
             mnemonic, _, operand = operand.partition(" ")
-        found.update(m for m in _MEMORY.findall(operand) if not _REGISTERS.match(m))
-        if mnemonic.startswith(("call", "j")) and "[" not in operand and operand[:2] != ".+":
+        if "[" in operand:
+            found.update(m for m in _MEMORY.findall(operand) if not _REGISTERS.match(m))
+        elif mnemonic.startswith(("call", "j")) and operand[:2] != ".+":
             found.add(operand)
     return frozenset(found)
 
