@@ -658,9 +658,15 @@ def _constructors(published: ElfImage, rebuilt: ElfImage) -> list[InvariantFindi
 
 
 def _pointers(image: ElfImage, deadline: Deadline) -> Iterator[tuple[str, bool, str]]:
-    """(location, named, target) for each relocated word of the program's data."""
+    """(location, named, target) for each relocated word of the program's data and code.
+
+    Code is included: a text relocation (DT_TEXTREL, an absolute address written into an
+    instruction at load) makes the instruction's bytes say nothing of its target, so the code
+    comparison cannot see it re-aimed at another import; its location (function + offset) and
+    target are checked here like a data pointer's.
+    """
     names = _Names(image)
-    data = [s for s in image.sections if s.allocated and not s.executable]
+    data = [s for s in image.sections if s.allocated]
     for count, reloc in enumerate(image.relocations):
         if count % 65536 == 0 and deadline():
             raise _CutShort

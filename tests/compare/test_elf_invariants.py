@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import random
+import struct
 import subprocess
 import zipfile
 from pathlib import Path
@@ -212,6 +213,48 @@ def test_initialisers_relocations_and_producers_are_read(tmp_path: Path) -> None
     assert "DT_INIT" in tables or "DT_FINI" in tables
     assert any(r.kind == 8 for r in image.relocations)  # R_X86_64_RELATIVE
     assert image.producers and image.producers[0].startswith("GNU C")
+
+
+TEXT_RELOCATED = """\
+#include <stdio.h>
+#include <stdlib.h>
+/* An absolute address in an instruction: the linker makes it a text relocation (DT_TEXTREL). */
+void *pick(void) { void *p; __asm__("movabs $puts, %0" : "=r"(p)); return p; }
+int use(const char *s) { return system(s) + puts(s); }
+"""
+
+
+def test_a_text_relocation_re_aimed_at_another_import_is_named(tmp_path: Path) -> None:
+    # The instruction's bytes are the same either way (the loader writes the address): only
+    # the relocation says which import `pick` hands out. Re-aimed from puts to system, both
+    # imported, the code comparison sees nothing; the relocation check must.
+    source = tmp_path / "textrel.c"
+    source.write_text(TEXT_RELOCATED)
+    out = tmp_path / "textrel.so"
+    subprocess.run(
+        ["gcc", "-O1", "-fPIC", "-shared", str(source), "-o", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    honest = out.read_bytes()
+    image = read_elf(honest)
+    named = {r.offset: r.symbol for r in image.relocations}
+    entries = [
+        (at, *struct.unpack_from("<QQ", honest, at))
+        for section in image.sections
+        if section.name in (".rela.dyn", ".rela.plt")
+        for at in range(section.offset, section.offset + section.size, 24)
+    ]
+    index = {named[offset]: info >> 32 for _, offset, info in entries if named.get(offset)}
+    absolute = 1  # R_X86_64_64: the text relocation (puts has a JUMP_SLOT too)
+    ((at, _, info),) = [e for e in entries if named.get(e[1]) == "puts" and e[2] & 0xFF == absolute]
+    tampered = bytearray(honest)
+    struct.pack_into("<Q", tampered, at + 8, (index["system"] << 32) | (info & 0xFFFFFFFF))
+    assert tampered != honest
+    found = invariant_findings(read_elf(bytes(tampered)), image)
+    assert (Invariant.RELOCATIONS, "system (rebuilt: puts)") in {(f.check, f.what) for f in found}
+    assert all(f.where.startswith("pick+") for f in found if f.check is Invariant.RELOCATIONS)
+    assert invariant_findings(image, image) == ()
 
 
 def test_an_object_against_itself_gives_no_finding(tmp_path: Path) -> None:
