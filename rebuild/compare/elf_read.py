@@ -12,6 +12,7 @@ from __future__ import annotations
 import bisect
 import functools
 import hashlib
+import heapq
 import io
 import mmap
 import re
@@ -216,11 +217,22 @@ class _AddressMap:
 
     def __init__(self, sections: Iterable[Section]) -> None:
         ordered = [s for s in sections if s.size > 0]
+        # One sweep over the cuts (a hostile object may have 10,000 sections): the sections
+        # open at each piece, by table index in a heap; those already closed leave it lazily.
+        starts = sorted(range(len(ordered)), key=lambda i: ordered[i].addr)
         cuts = sorted({a for s in ordered for a in (s.addr, s.addr + s.size)})
+        open_: list[int] = []
+        owners: list[Section | None] = []
+        next_start = 0
+        for piece in cuts:
+            while next_start < len(starts) and ordered[starts[next_start]].addr <= piece:
+                heapq.heappush(open_, starts[next_start])
+                next_start += 1
+            while open_ and ordered[open_[0]].addr + ordered[open_[0]].size <= piece:
+                heapq.heappop(open_)
+            owners.append(ordered[open_[0]] if open_ else None)
         self._starts = cuts
-        self._owners: list[Section | None] = [
-            next((s for s in ordered if s.addr <= piece < s.addr + s.size), None) for piece in cuts
-        ]
+        self._owners = owners
 
     def at(self, addr: int) -> Section | None:
         index = bisect.bisect_right(self._starts, addr) - 1
