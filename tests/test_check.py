@@ -13,7 +13,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import ServeRelease, leftover_containers
+from conftest import ServeRelease, leftover_containers, published_wheel
 from helpers_index import LocalServer, from_the_real_index
 from sdists import SDE, build_published_wheel, make_sdist
 
@@ -281,7 +281,7 @@ def test_a_real_wheel_with_an_injected_line_is_divergent(
 ) -> None:
     first = run_check(Target.parse("attrs==23.2.0"), shared_cache)
     assert first.release is not None and first.release.wheel is not None
-    published = next((shared_cache / "files").rglob(first.release.wheel.filename))
+    published = published_wheel(shared_cache, first)
     mine = tamper(published, tmp_path / "mine" / published.name, "attr/_make.py")
     report = run_check(Target.parse("attrs==23.2.0"), shared_cache, wheel=mine)
     assert report.verdict is Verdict.DIVERGENT

@@ -80,6 +80,7 @@ _STRING_AT = re.compile(rb"[\x20-\x7e\t\n\r]{1,48}\x00")
 _SYSCALLS = frozenset({"syscall", "sysenter", "int 0x80"})
 # Allocated data that is not the program's own: tables the toolchain derives from the rest.
 _DERIVED = frozenset({".eh_frame", ".eh_frame_hdr", ".gcc_except_table", ".got", ".got.plt"})
+_GOT = frozenset({".got", ".got.plt"})
 _CHECK_ERRORS: tuple[type[BaseException], ...] = (*PARSE_ERRORS, capstone.CsError, RecursionError)
 
 
@@ -657,13 +658,20 @@ def _constructors(published: ElfImage, rebuilt: ElfImage) -> list[InvariantFindi
     ]
 
 
-def _pointers(image: ElfImage, deadline: Deadline) -> Iterator[tuple[str, bool, str]]:
+def _pointers(
+    image: ElfImage, deadline: Deadline, elsewhere: frozenset[str]
+) -> Iterator[tuple[str, bool, str]]:
     """(location, named, target) for each relocated word of the program's data and code.
 
-    Code is included: a text relocation (DT_TEXTREL, an absolute address written into an
-    instruction at load) makes the instruction's bytes say nothing of its target, so the code
-    comparison cannot see it re-aimed at another import; its location (function + offset) and
-    target are checked here like a data pointer's.
+    Two kinds of word the code comparison sees only when both sides were built by one compiler:
+
+    - a GOT slot holding the address of something this object defines (``-fPIC`` code loads an
+      exported function's address from the GOT) names it only in its relocation; re-aimed at
+      another of the object's functions, the code loading it is the same. Slots against the
+      symbols ``elsewhere`` names are left to the checks that cover them.
+    - a text relocation (DT_TEXTREL: an absolute address written into an instruction at load)
+      leaves the instruction's bytes saying nothing of its target; its location is the function
+      and offset.
     """
     names = _Names(image)
     data = [s for s in image.sections if s.allocated]
@@ -671,8 +679,10 @@ def _pointers(image: ElfImage, deadline: Deadline) -> Iterator[tuple[str, bool, 
         if count % 65536 == 0 and deadline():
             raise _CutShort
         section = _section_of(data, reloc.offset)
-        if section is None or section.name in _DERIVED:
-            continue  # GOT slots: the imports and calls checks cover them
+        if section is None or (section.name in _DERIVED and section.name not in _GOT):
+            continue
+        if section.name in _GOT and reloc.symbol in elsewhere:
+            continue
         if reloc.symbol:
             target = reloc.symbol + (f"{reloc.addend:+#x}" if reloc.addend else "")
         else:
@@ -704,13 +714,21 @@ def _relocations(
     imported = frozenset(
         s.name for s in rebuilt.dynamic_symbols if not s.defined and s.name
     ) & frozenset(s.name for s in published.dynamic_symbols if not s.defined and s.name)
-    for location, named, target in _pointers(rebuilt, deadline):
+    # GOT slots left to other checks: what either side imports (one side may link statically
+    # what the other imports), and what only one side defines (the exports and functions
+    # comparisons name it).
+    elsewhere = (
+        _imported_names(published)
+        | _imported_names(rebuilt)
+        | (_defined_names(published) ^ _defined_names(rebuilt))
+    )
+    for location, named, target in _pointers(rebuilt, deadline, elsewhere):
         targets.add(target)
         if named:
             pairs.add((location, target))
             locations.add(location)
     found = []
-    for location, named, target in _pointers(published, deadline):
+    for location, named, target in _pointers(published, deadline, elsewhere):
         if named and location in locations and (location, target) not in pairs:
             theirs = sorted(t for loc, t in pairs if loc == location)[:3]
             shown = f"{target} (rebuilt: {', '.join(theirs)})"
@@ -720,6 +738,14 @@ def _relocations(
         ):
             found.append(InvariantFinding(Invariant.RELOCATIONS, target, location))
     return found
+
+
+def _imported_names(image: ElfImage) -> frozenset[str]:
+    return frozenset(s.name for s in image.dynamic_symbols if not s.defined and s.name)
+
+
+def _defined_names(image: ElfImage) -> frozenset[str]:
+    return frozenset(s.name for s in image.dynamic_symbols if s.defined and s.name)
 
 
 def _reaches_nothing_new(

@@ -8,6 +8,7 @@ what the test changed.
 from __future__ import annotations
 
 import shlex
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,3 +80,18 @@ def compile_variants(image: str, variants: list[Variant], workdir: Path) -> dict
     )
     assert result.exit_code == 0, result.log
     return {v.name: out / f"{v.name}.so" for v in variants}
+
+
+def host_shared_object(
+    directory: Path, name: str, source: str, flags: tuple[str, ...] = ("-O1",)
+) -> bytes:
+    """``source`` compiled by the host's gcc into a shared object (no sandbox: for unit tests
+    that need a real object quickly, not a reproducible one)."""
+    (directory / f"{name}.c").write_text(source, encoding="utf-8")
+    out = directory / f"{name}.so"
+    subprocess.run(
+        ["gcc", *flags, "-fPIC", "-shared", str(directory / f"{name}.c"), "-o", str(out)],
+        check=True,
+        capture_output=True,
+    )
+    return out.read_bytes()

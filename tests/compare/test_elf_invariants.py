@@ -18,7 +18,9 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import published_wheel
 
+from compare.elf_builds import host_shared_object
 from compare.tamper import (
     PATCHES,
     PAYLOAD,
@@ -58,7 +60,7 @@ def _rebuilt_pair(spec: str, cache: Path) -> tuple[Path, Path]:
     )
     assert report.build is not None and report.release is not None, report.failure
     assert report.release.wheel is not None
-    published = next((cache / "files").rglob(report.release.wheel.filename))
+    published = published_wheel(cache, report)
     return published, report.build.wheel
 
 
@@ -224,37 +226,56 @@ int use(const char *s) { return system(s) + puts(s); }
 """
 
 
-def test_a_text_relocation_re_aimed_at_another_import_is_named(tmp_path: Path) -> None:
-    # The instruction's bytes are the same either way (the loader writes the address): only
-    # the relocation says which import `pick` hands out. Re-aimed from puts to system, both
-    # imported, the code comparison sees nothing; the relocation check must.
-    source = tmp_path / "textrel.c"
-    source.write_text(TEXT_RELOCATED)
-    out = tmp_path / "textrel.so"
-    subprocess.run(
-        ["gcc", "-O1", "-fPIC", "-shared", str(source), "-o", str(out)],
-        check=True,
-        capture_output=True,
-    )
-    honest = out.read_bytes()
-    image = read_elf(honest)
+GOT_LOADED = """\
+#include <stdlib.h>
+int cb_a(int x) { return x + 1; }
+int cb_b(int x) { return system("true") + x; }
+/* An exported function's address, taken under -fPIC: loaded from a GOT slot (GLOB_DAT cb_a). */
+int (*get(void))(int) { return cb_a; }
+"""
+
+
+def _relocation_re_aimed(data: bytes, symbol: str, kind: int, to: str) -> bytes:
+    """``data`` with its one relocation of ``kind`` against ``symbol`` re-aimed at ``to``."""
+    image = read_elf(data)
     named = {r.offset: r.symbol for r in image.relocations}
     entries = [
-        (at, *struct.unpack_from("<QQ", honest, at))
+        (at, *struct.unpack_from("<QQ", data, at))
         for section in image.sections
         if section.name in (".rela.dyn", ".rela.plt")
         for at in range(section.offset, section.offset + section.size, 24)
     ]
-    index = {named[offset]: info >> 32 for _, offset, info in entries if named.get(offset)}
+    index = {s.name: i for i, s in enumerate(image.dynamic_symbols) if s.name}
+    ((at, _, info),) = [e for e in entries if named.get(e[1]) == symbol and e[2] & 0xFF == kind]
+    target = index[to]  # dynamic_symbols keeps the table's order, null symbol first
+    out = bytearray(data)
+    struct.pack_into("<Q", out, at + 8, (target << 32) | (info & 0xFFFFFFFF))
+    assert bytes(out) != data
+    return bytes(out)
+
+
+def test_a_text_relocation_re_aimed_at_another_import_is_named(tmp_path: Path) -> None:
+    # The instruction's bytes are the same either way (the loader writes the address): only
+    # the relocation says which import `pick` hands out. Re-aimed from puts to system, both
+    # imported, the code comparison sees nothing; the relocation check must.
+    honest = host_shared_object(tmp_path, "textrel", TEXT_RELOCATED)
     absolute = 1  # R_X86_64_64: the text relocation (puts has a JUMP_SLOT too)
-    ((at, _, info),) = [e for e in entries if named.get(e[1]) == "puts" and e[2] & 0xFF == absolute]
-    tampered = bytearray(honest)
-    struct.pack_into("<Q", tampered, at + 8, (index["system"] << 32) | (info & 0xFFFFFFFF))
-    assert tampered != honest
-    found = invariant_findings(read_elf(bytes(tampered)), image)
+    tampered = read_elf(_relocation_re_aimed(honest, "puts", absolute, "system"))
+    found = invariant_findings(tampered, read_elf(honest))
     assert (Invariant.RELOCATIONS, "system (rebuilt: puts)") in {(f.check, f.what) for f in found}
     assert all(f.where.startswith("pick+") for f in found if f.check is Invariant.RELOCATIONS)
-    assert invariant_findings(image, image) == ()
+    assert invariant_findings(read_elf(honest), read_elf(honest)) == ()
+
+
+def test_a_got_slot_re_aimed_at_another_defined_function_is_named(tmp_path: Path) -> None:
+    # `get` loads &cb_a from the GOT; the slot re-aimed at cb_b (which calls system) leaves
+    # `get`'s code as it was.
+    honest = host_shared_object(tmp_path, "got", GOT_LOADED)
+    glob_dat = 6  # R_X86_64_GLOB_DAT
+    tampered = read_elf(_relocation_re_aimed(honest, "cb_a", glob_dat, "cb_b"))
+    found = invariant_findings(tampered, read_elf(honest))
+    assert (Invariant.RELOCATIONS, "cb_b", ".got") in {(f.check, f.what, f.where) for f in found}
+    assert invariant_findings(read_elf(honest), read_elf(honest)) == ()
 
 
 def test_an_object_against_itself_gives_no_finding(tmp_path: Path) -> None:

@@ -10,11 +10,11 @@ that capstone decides, and the report names the function.
 from __future__ import annotations
 
 import struct
-import subprocess
 from pathlib import Path
 
 import pytest
 
+from compare.elf_builds import host_shared_object
 from rebuild.compare import elf_native
 from rebuild.compare.elf_code import Sameness, Symboliser, normalise, same_code
 from rebuild.compare.elf_diff import diff_elf
@@ -40,14 +40,7 @@ FUNCTIONS = ("safe", "unsafe", "greeting", "caller", "loop")
 
 
 def _compile(build: Path, name: str, padding: str) -> bytes:
-    (build / f"{name}.c").write_text(SOURCE.replace("PADDING", padding))
-    out = build / f"{name}.so"
-    subprocess.run(
-        ["gcc", "-O1", "-fPIC", "-shared", str(build / f"{name}.c"), "-o", str(out)],
-        check=True,
-        capture_output=True,
-    )
-    return out.read_bytes()
+    return host_shared_object(build, name, SOURCE.replace("PADDING", padding))
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import published_wheel
 
 from compare.wheels import BASE, DIST_INFO, RECORD, make_wheel, record_for
 from rebuild.compare import compare_wheels
@@ -277,7 +278,7 @@ def test_a_repair_auditwheel_refuses_keeps_the_plain_wheel_and_is_explained(
         CheckOptions(cache_dir=shared_cache),
     )
     assert first.release is not None and first.release.wheel is not None
-    published = next((shared_cache / "files").rglob(first.release.wheel.filename))
+    published = published_wheel(shared_cache, first)
     name = "MarkupSafe-2.1.5-cp311-cp311-manylinux_2_5_x86_64.manylinux1_x86_64.whl"
     mine = retagged(published, tmp_path / name, "manylinux_2_17_x86_64", "manylinux_2_5_x86_64")
     mine = retagged(mine, tmp_path / "2" / name, "manylinux2014_x86_64", "manylinux1_x86_64")
