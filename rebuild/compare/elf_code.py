@@ -25,7 +25,11 @@ NORMALISED = frozenset({"x86_64"})
 
 _HEX_TARGET = re.compile(r"^0x[0-9a-f]+$")
 _RIP = re.compile(r"\[rip ([+-]) 0x([0-9a-f]+)\]")
-_STRING = re.compile(rb"^[\x20-\x7e\t\n]{1,48}\x00")
+# Strings name the data they are (string_at): read 48 bytes first, the rest when it goes on.
+_SHORT_STRING = 48
+_MAX_STRING = 4096
+_STRING = re.compile(rb"^[\x20-\x7e\t\n]{1,%d}\x00" % _MAX_STRING)
+_PRINTABLE_RUN = re.compile(rb"[\x20-\x7e\t\n]+")
 _PLT_SECTIONS = (".plt", ".plt.sec", ".plt.got")
 _PADDING = frozenset({"nop", "int3", "xchg ax, ax", "data16", "cs nop"})
 
@@ -130,11 +134,23 @@ def _by_content(image: ElfImage, section: Section, addr: int) -> str:
     """Unnamed data named by its content, so that moving it does not count as a change."""
     if section.kind == "SHT_NOBITS":
         return f"{section.name}+{addr - section.addr:#x}"
-    head = image.bytes_at(addr, 49)
-    string = _STRING.match(head)
+    string = string_at(image, addr)
     if string is not None:
-        return f"{section.name}:{string.group()[:-1].decode('ascii')!r}"
-    return f"{section.name}:[{head[:8].hex()}]"
+        return f"{section.name}:{string!r}"
+    return f"{section.name}:[{image.bytes_at(addr, 8).hex()}]"
+
+
+def string_at(image: ElfImage, addr: int) -> str | None:
+    """The NUL-terminated printable string at ``addr``, whole (up to 4 KiB), or None.
+
+    Whole, not its first 48 bytes: messages and commands that start alike are common, and an
+    operand re-aimed from one to another that shares its start would read as the same.
+    """
+    head = image.bytes_at(addr, _SHORT_STRING + 1)
+    string = _STRING.match(head)
+    if string is None and _PRINTABLE_RUN.fullmatch(head):
+        string = _STRING.match(image.bytes_at(addr, _MAX_STRING + 1))
+    return None if string is None else string.group()[:-1].decode("ascii")
 
 
 def plt_entries(image: ElfImage, *, limit: int | None = None) -> dict[int, str]:

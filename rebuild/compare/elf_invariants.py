@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import capstone
 
 from rebuild.compare import elf_native as native
-from rebuild.compare.elf_code import decoder, named_symbols, plt_entries, rip_target
+from rebuild.compare.elf_code import decoder, named_symbols, plt_entries, rip_target, string_at
 from rebuild.compare.elf_imports import canonical, is_runtime_routine
 from rebuild.compare.elf_native import Reference
 from rebuild.compare.elf_read import PARSE_ERRORS, SHF_ALLOC, ElfImage, Section, Symbol
@@ -76,7 +76,6 @@ _STATIC_LOCAL = re.compile(r"\.\d+$")
 # An absolute directory, as a build directory is: nothing a shell would interpret.
 _DIRECTORY = re.compile(r"(?:/[A-Za-z0-9_.+@~-]+)+")
 _PRINTABLE = re.compile(rb"[\x20-\x7e\t\n\r]{%d,}" % MIN_STRING)
-_STRING_AT = re.compile(rb"[\x20-\x7e\t\n\r]{1,48}\x00")
 _SYSCALLS = frozenset({"syscall", "sysenter", "int 0x80"})
 # Allocated data that is not the program's own: tables the toolchain derives from the rest.
 _DERIVED = frozenset({".eh_frame", ".eh_frame_hdr", ".gcc_except_table", ".got", ".got.plt"})
@@ -195,11 +194,10 @@ class _Names:
             return f"{addr:#x} (outside the image)"
         if section.kind == "SHT_NOBITS" or section.executable:
             return f"({section.name})"
-        head = self.image.bytes_at(addr, 49)
-        string = _STRING_AT.match(head)
+        string = string_at(self.image, addr)
         if string is not None:
-            return f"{section.name}:{string.group()[:-1].decode('ascii')!r}"
-        return f"{section.name}:[{head[:8].hex()}]"
+            return f"{section.name}:{string!r}"
+        return f"{section.name}:[{self.image.bytes_at(addr, 8).hex()}]"
 
     def location(self, addr: int) -> str:
         """Where ``addr`` lies: data symbol + offset, else the section (its layout varies)."""

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import struct
 import subprocess
+from pathlib import Path
 
 import capstone
 import pytest
 
+from compare.elf_builds import host_shared_object
 from rebuild.compare.analysers import MemberBlob, MemberKind, MemberPair
 from rebuild.compare.analysers.elf import ElfAnalyser
 from rebuild.compare.elf_code import Sameness, Symboliser, normalise, same_code
@@ -94,25 +96,57 @@ def test_a_call_re_aimed_at_another_function_is_reported(original: bytes) -> Non
     assert outcome is Outcome.UNEXPLAINED
 
 
-def test_a_rip_relative_operand_re_aimed_at_other_data_is_reported(original: bytes) -> None:
-    image = read_elf(original)
-    # Aim greeting's lea at the other string (found by its bytes, not by a symbol).
-    text = original.index(b"rm -rf / --no-preserve-root")
-    section = next(s for s in image.sections if s.offset <= text < s.offset + s.size)
-    string_addr = section.addr + text - section.offset
-    start, size = _symbol(image, "greeting")
+def _lea_re_aimed(data: bytes, function: str, text: bytes) -> bytes:
+    """``function``'s one lea aimed at the string ``text`` (found by its bytes)."""
+    image = read_elf(data)
+    at = data.index(text)
+    section = next(s for s in image.sections if s.offset <= at < s.offset + s.size)
+    string_addr = section.addr + at - section.offset
+    start, size = _symbol(image, function)
     decoder = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
     ((address, length),) = [
         (a, n)
         for a, n, m, _ in decoder.disasm_lite(image.bytes_at(start, size), start)
         if m == "lea"
     ]
-    tampered = bytearray(original)
+    tampered = bytearray(data)
     struct.pack_into(
         "<i", tampered, _file_offset(image, address) + length - 4, string_addr - (address + length)
     )
-    changed, outcome = _report(bytes(tampered), original)
+    return bytes(tampered)
+
+
+def test_a_rip_relative_operand_re_aimed_at_other_data_is_reported(original: bytes) -> None:
+    tampered = _lea_re_aimed(original, "greeting", b"rm -rf / --no-preserve-root")
+    changed, outcome = _report(tampered, original)
     assert changed == ["greeting"]
+    assert outcome is Outcome.UNEXPLAINED
+
+
+LONG_STRINGS = """\
+#define F __attribute__((noipa, noinline))
+F const char *command(void) {
+    return "sh -c 'echo the nightly checks are done, nothing more to run here; exit 0'";
+}
+const char *other(void) {
+    return "sh -c 'echo the nightly checks are done, nothing more to run here; rm -rf ~'";
+}
+"""
+
+
+def test_an_operand_re_aimed_at_a_string_that_starts_alike_is_reported(
+    tmp_path: Path,
+) -> None:
+    # The two commands share their first 67 bytes: data named by its first 48 (or 8) bytes
+    # read both as the same string.
+    original = host_shared_object(tmp_path, "long", LONG_STRINGS)
+    tampered = _lea_re_aimed(
+        original,
+        "command",
+        b"sh -c 'echo the nightly checks are done, nothing more to run here; rm",
+    )
+    changed, outcome = _report(tampered, original)
+    assert changed == ["command"]
     assert outcome is Outcome.UNEXPLAINED
 
 
