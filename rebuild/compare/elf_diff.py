@@ -719,8 +719,8 @@ def _code(
         old = new = None
         if normalising:
             # Cheap before deep: the native decoder's "surely the same" first. Where it cannot
-            # tell, the function nearly always differs (4 of 877 in numpy's largest object did
-            # not), so it is normalised whole at once: its report needs the instructions, and
+            # tell, the function nearly always differs (all 877 such in numpy's largest object
+            # did), so it is normalised whole at once: its report needs the instructions, and
             # the normalised instructions decide. Without the native decoder, capstone's
             # instructions are compared as they are decoded first, targets by name.
             if surely_same(

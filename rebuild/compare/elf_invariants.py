@@ -672,11 +672,10 @@ def _pointers(
       and offset.
     """
     names = _Names(image)
-    data = [s for s in image.sections if s.allocated]
     for count, reloc in enumerate(image.relocations):
         if count % 65536 == 0 and deadline():
             raise _CutShort
-        section = _section_of(data, reloc.offset)
+        section = image.section_at(reloc.offset)
         if section is None or (section.name in _DERIVED and section.name not in _GOT):
             continue
         if section.name in _GOT and reloc.symbol in elsewhere:
@@ -687,13 +686,6 @@ def _pointers(
             target = names.target(reloc.addend)
         held = names.symbol_at(reloc.offset)
         yield names.location(reloc.offset), held is not None, target
-
-
-def _section_of(sections: list[Section], addr: int) -> Section | None:
-    for section in sections:
-        if section.addr <= addr < section.addr + section.size:
-            return section
-    return None
 
 
 def _relocations(
@@ -709,17 +701,12 @@ def _relocations(
     pairs: set[tuple[str, str]] = set()
     locations: set[str] = set()
     targets: set[str] = set()
-    imported = frozenset(
-        s.name for s in rebuilt.dynamic_symbols if not s.defined and s.name
-    ) & frozenset(s.name for s in published.dynamic_symbols if not s.defined and s.name)
+    pub_imports, reb_imports = _imported_names(published), _imported_names(rebuilt)
+    imported = pub_imports & reb_imports
     # GOT slots left to other checks: what either side imports (one side may link statically
     # what the other imports), and what only one side defines (the exports and functions
     # comparisons name it).
-    elsewhere = (
-        _imported_names(published)
-        | _imported_names(rebuilt)
-        | (_defined_names(published) ^ _defined_names(rebuilt))
-    )
+    elsewhere = pub_imports | reb_imports | (_defined_names(published) ^ _defined_names(rebuilt))
     for location, named, target in _pointers(rebuilt, deadline, elsewhere):
         targets.add(target)
         if named:

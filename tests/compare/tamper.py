@@ -105,17 +105,28 @@ def comment_and_syscall(data: bytes) -> bytes:
     return add_syscall(edit_comment(data))
 
 
-def _rela_entry(image: ElfImage, slot: int) -> int:
-    """The file offset of the RELA entry that relocates the word at ``slot``."""
+def _rela_entry(image: ElfImage, slot: int, kind: int = R_X86_64_RELATIVE) -> int:
+    """The file offset of the RELA entry of type ``kind`` that relocates the word at ``slot``."""
     for section in image.sections:
         if section.kind != "SHT_RELA" or not section.allocated:
             continue
         blob = image.section_bytes(section)
         for at in range(0, len(blob) - RELA_ENTRY + 1, RELA_ENTRY):
             offset, info, _ = struct.unpack_from("<QQq", blob, at)
-            if offset == slot and info & 0xFFFFFFFF == R_X86_64_RELATIVE:
+            if offset == slot and info & 0xFFFFFFFF == kind:
                 return section.offset + at
-    raise AssertionError(f"no RELATIVE relocation at {slot:#x}")
+    raise AssertionError(f"no relocation of type {kind} at {slot:#x}")
+
+
+def retarget_relocation(data: bytes, symbol: str, kind: int, to: str) -> bytes:
+    """The one relocation of type ``kind`` against ``symbol`` made to name ``to`` instead: only
+    the symbol index of its r_info changes."""
+    image = read_elf(data)
+    (slot,) = [r.offset for r in image.relocations if r.symbol == symbol and r.kind == kind]
+    # dynamic_symbols keeps the table's order, the null symbol first: its index is r_info's.
+    (index,) = [i for i, s in enumerate(image.dynamic_symbols) if s.name == to]
+    info = struct.pack("<Q", (index << 32) | kind)
+    return _overwrite(data, _rela_entry(image, slot, kind) + 8, info)
 
 
 def _set_addend(data: bytes, image: ElfImage, slot: int, addend: int) -> bytes:

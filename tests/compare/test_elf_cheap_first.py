@@ -17,6 +17,7 @@ import capstone
 import pytest
 
 from compare.elf_builds import host_shared_object
+from compare.tamper import file_offset
 from rebuild.compare.analysers import MemberBlob, MemberKind, MemberPair
 from rebuild.compare.analysers.elf import ElfAnalyser
 from rebuild.compare.elf_code import Sameness, Symboliser, normalise, same_code
@@ -51,28 +52,28 @@ def _symbol(image: ElfImage, name: str) -> tuple[int, int]:
     return found
 
 
-def _file_offset(image: ElfImage, addr: int) -> int:
-    section = image.section_at(addr)
-    assert section is not None
-    return section.offset + addr - section.addr
+def _re_aimed(data: bytes, function: str, wanted: str, target: int) -> bytes:
+    """``function``'s one instruction ``wanted`` re-aimed at address ``target``: only its
+    32-bit displacement, the instruction's last four bytes (call rel32, lea [rip+d32]),
+    changes."""
+    image = read_elf(data)
+    start, size = _symbol(image, function)
+    decoder = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    ((address, length),) = [
+        (a, n)
+        for a, n, m, _ in decoder.disasm_lite(image.bytes_at(start, size), start)
+        if m == wanted
+    ]
+    patched = bytearray(data)
+    struct.pack_into(
+        "<i", patched, file_offset(image, address) + length - 4, target - (address + length)
+    )
+    return bytes(patched)
 
 
 def _patch(data: bytes, function: str, wanted: str, target: str) -> bytes:
-    """``function``'s first instruction matching ``wanted`` re-aimed at symbol ``target``: only
-    its 32-bit displacement changes."""
-    image = read_elf(data)
-    start, size = _symbol(image, function)
-    new_target = _symbol(image, target)[0]
-    decoder = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-    code = image.bytes_at(start, size)
-    for address, length, mnemonic, _ in decoder.disasm_lite(code, start):
-        if mnemonic == wanted:
-            # The displacement is the instruction's last four bytes (call rel32, lea [rip+d32]).
-            at = _file_offset(image, address) + length - 4
-            patched = bytearray(data)
-            struct.pack_into("<i", patched, at, new_target - (address + length))
-            return bytes(patched)
-    raise AssertionError(f"no {wanted} in {function}")
+    """``function``'s one instruction ``wanted`` re-aimed at symbol ``target``."""
+    return _re_aimed(data, function, wanted, _symbol(read_elf(data), target)[0])
 
 
 def _report(published: bytes, rebuilt: bytes) -> tuple[list[str], Outcome | None]:
@@ -101,19 +102,7 @@ def _lea_re_aimed(data: bytes, function: str, text: bytes) -> bytes:
     image = read_elf(data)
     at = data.index(text)
     section = next(s for s in image.sections if s.offset <= at < s.offset + s.size)
-    string_addr = section.addr + at - section.offset
-    start, size = _symbol(image, function)
-    decoder = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-    ((address, length),) = [
-        (a, n)
-        for a, n, m, _ in decoder.disasm_lite(image.bytes_at(start, size), start)
-        if m == "lea"
-    ]
-    tampered = bytearray(data)
-    struct.pack_into(
-        "<i", tampered, _file_offset(image, address) + length - 4, string_addr - (address + length)
-    )
-    return bytes(tampered)
+    return _re_aimed(data, function, "lea", section.addr + at - section.offset)
 
 
 def test_a_rip_relative_operand_re_aimed_at_other_data_is_reported(original: bytes) -> None:

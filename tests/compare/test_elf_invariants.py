@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import functools
 import random
-import struct
 import subprocess
 import zipfile
 from pathlib import Path
@@ -32,6 +31,7 @@ from compare.tamper import (
     flip_branch,
     inject_string,
     retarget_constructor,
+    retarget_relocation,
     swap_methods,
     tampered_wheel,
 )
@@ -235,32 +235,13 @@ int (*get(void))(int) { return cb_a; }
 """
 
 
-def _relocation_re_aimed(data: bytes, symbol: str, kind: int, to: str) -> bytes:
-    """``data`` with its one relocation of ``kind`` against ``symbol`` re-aimed at ``to``."""
-    image = read_elf(data)
-    named = {r.offset: r.symbol for r in image.relocations}
-    entries = [
-        (at, *struct.unpack_from("<QQ", data, at))
-        for section in image.sections
-        if section.name in (".rela.dyn", ".rela.plt")
-        for at in range(section.offset, section.offset + section.size, 24)
-    ]
-    index = {s.name: i for i, s in enumerate(image.dynamic_symbols) if s.name}
-    ((at, _, info),) = [e for e in entries if named.get(e[1]) == symbol and e[2] & 0xFF == kind]
-    target = index[to]  # dynamic_symbols keeps the table's order, null symbol first
-    out = bytearray(data)
-    struct.pack_into("<Q", out, at + 8, (target << 32) | (info & 0xFFFFFFFF))
-    assert bytes(out) != data
-    return bytes(out)
-
-
 def test_a_text_relocation_re_aimed_at_another_import_is_named(tmp_path: Path) -> None:
     # The instruction's bytes are the same either way (the loader writes the address): only
     # the relocation says which import `pick` hands out. Re-aimed from puts to system, both
     # imported, the code comparison sees nothing; the relocation check must.
     honest = host_shared_object(tmp_path, "textrel", TEXT_RELOCATED)
     absolute = 1  # R_X86_64_64: the text relocation (puts has a JUMP_SLOT too)
-    tampered = read_elf(_relocation_re_aimed(honest, "puts", absolute, "system"))
+    tampered = read_elf(retarget_relocation(honest, "puts", absolute, "system"))
     found = invariant_findings(tampered, read_elf(honest))
     assert (Invariant.RELOCATIONS, "system (rebuilt: puts)") in {(f.check, f.what) for f in found}
     assert all(f.where.startswith("pick+") for f in found if f.check is Invariant.RELOCATIONS)
@@ -272,7 +253,7 @@ def test_a_got_slot_re_aimed_at_another_defined_function_is_named(tmp_path: Path
     # `get`'s code as it was.
     honest = host_shared_object(tmp_path, "got", GOT_LOADED)
     glob_dat = 6  # R_X86_64_GLOB_DAT
-    tampered = read_elf(_relocation_re_aimed(honest, "cb_a", glob_dat, "cb_b"))
+    tampered = read_elf(retarget_relocation(honest, "cb_a", glob_dat, "cb_b"))
     found = invariant_findings(tampered, read_elf(honest))
     assert (Invariant.RELOCATIONS, "cb_b", ".got") in {(f.check, f.what, f.where) for f in found}
     assert invariant_findings(read_elf(honest), read_elf(honest)) == ()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from compare.elf_builds import host_shared_object
+from compare.tamper import file_offset
 from rebuild.compare import elf_native
 from rebuild.compare.elf_code import Sameness, Symboliser, normalise, same_code
 from rebuild.compare.elf_diff import diff_elf
@@ -69,9 +70,7 @@ def _re_aimed(data: bytes, function: str, rip: bool, target: int) -> ElfImage:
     start, size = _symbol(image, function)
     decoded = Decoder(64, image.bytes_at(start, size), ip=start)
     (chosen,) = [i for i in decoded if (i.is_ip_rel_memory_operand if rip else i.is_call_near)]
-    section = image.section_at(start)
-    assert section is not None
-    at = section.offset + chosen.next_ip - section.addr - 4
+    at = file_offset(image, chosen.next_ip - 4)
     out = bytearray(data)
     struct.pack_into("<i", out, at, target - chosen.next_ip)
     return read_elf(bytes(out))
